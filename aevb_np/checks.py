@@ -1,0 +1,63 @@
+"""Input checks shared by the public functions: one clear error per bad input.
+
+Each check raises a subclass of :class:`aevb_np.errors.AEVBError` whose message names the
+argument, what was expected and what came, so a user's mistake is never turned into a
+silent wrong number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aevb_np.errors import NonFiniteError, ShapeError, SupportError
+
+
+def check_float_array(name: str, a, ndim: int | None = None, shape: tuple | None = None) -> np.ndarray:
+    """Return ``a`` as a floating-point ndarray after checking its rank and shape.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the message.
+    a : array_like
+    ndim : int, optional
+        Required number of dimensions.
+    shape : tuple, optional
+        Required shape; ``None`` entries match any length.
+
+    Raises
+    ------
+    ShapeError
+        Not an array of floats, or wrong rank or shape.
+    """
+    if not isinstance(a, np.ndarray):
+        raise ShapeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ShapeError(f"{name} must have a floating dtype (float64 or float32), got {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        raise ShapeError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
+    if shape is not None:
+        want = tuple("M" if s is None else s for s in shape)
+        if len(shape) != a.ndim or any(s is not None and s != t for s, t in zip(shape, a.shape)):
+            pretty = "(" + ", ".join(str(s) for s in want) + ("," if len(want) == 1 else "") + ")"
+            raise ShapeError(f"{name} must have shape {pretty}, got {a.shape}")
+    return a
+
+
+def check_finite(name: str, a: np.ndarray) -> None:
+    """Raise :class:`NonFiniteError` if ``a`` holds NaN or inf, saying how many and where the first is."""
+    if not np.isfinite(a).all():
+        bad = ~np.isfinite(a)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NonFiniteError(
+            f"{name} must be finite, got {int(bad.sum())} NaN/inf value(s), first at index {first}"
+        )
+
+
+def check_unit_interval(name: str, a: np.ndarray) -> None:
+    """Raise :class:`SupportError` unless every value of ``a`` lies in [0, 1] (Bernoulli support)."""
+    lo, hi = float(a.min()), float(a.max())
+    if lo < 0.0 or hi > 1.0:
+        raise SupportError(
+            f"{name} must lie in [0, 1] for a Bernoulli likelihood, got values in [{lo:g}, {hi:g}]"
+        )
