@@ -1,0 +1,196 @@
+"""Atomic, verifiable checkpoints of a training run, for exact resume.
+
+A checkpoint is one ``.npz`` file holding everything the next step depends on:
+
+* ``params/phi/W3`` …     the parameters, in the paper's names;
+* ``optim/phi/W3`` …      the optimizer state (Adagrad's accumulators G);
+* ``rng_state``           the ``bit_generator.state`` of the run's Generator, as JSON;
+* ``perm``, counters      the current epoch's data order and position, the step,
+                          sample and epoch counters;
+* ``config``              the run's configuration, as JSON;
+* ``sha256``              a digest of all of the above, checked on load.
+
+It is written to a temporary file in the same folder, flushed and ``fsync``-ed, then
+moved over the old one with ``os.replace`` (atomic on POSIX): a crash at any moment
+leaves either the old or the new checkpoint whole, never half of one.  Loading uses
+``allow_pickle=False`` and verifies the digest and the structure, so a truncated or
+edited file is named as such instead of yielding half a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from aevb_np.errors import CheckpointError
+from aevb_np.params import Params, from_flat_dict, to_flat_dict
+
+FORMAT_VERSION = 1
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of every array, in sorted order."""
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(key.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _json_array(obj) -> np.ndarray:
+    """A JSON document stored as a uint8 array (loadable with ``allow_pickle=False``)."""
+    return np.frombuffer(json.dumps(obj, sort_keys=True).encode(), dtype=np.uint8)
+
+
+def _from_json_array(a: np.ndarray):
+    return json.loads(bytes(a.astype(np.uint8)).decode())
+
+
+def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` as ``.npz`` atomically (temp file, fsync, ``os.replace``).
+
+    Raises
+    ------
+    CheckpointError
+        The folder cannot be written.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write to {path.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(path, *, params: Params, optim_state: dict, rng: np.random.Generator, perm: np.ndarray,
+         position: int, step: int, samples: int, epoch: int, config: dict) -> None:
+    """Save a complete training state atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npz`` file to (over)write.
+    params : dict
+        Model parameters.
+    optim_state : dict
+        ``optimizer.state_dict()``.
+    rng : numpy.random.Generator
+        The run's generator; its exact state is saved.
+    perm : ndarray of int, shape (N,)
+        Data order of the current epoch.
+    position : int
+        Index into ``perm`` of the next minibatch.
+    step, samples, epoch : int
+        Counters.
+    config : dict
+        JSON-serializable run configuration.
+    """
+    arrays = {f"params/{k}": v for k, v in to_flat_dict(params).items()}
+    arrays.update({f"optim/{k}": v for k, v in optim_state.items()})
+    arrays["rng_state"] = _json_array(rng.bit_generator.state)
+    arrays["perm"] = np.asarray(perm, dtype=np.int64)
+    arrays["counters"] = np.array([position, step, samples, epoch, FORMAT_VERSION], dtype=np.int64)
+    arrays["config"] = _json_array(config)
+    arrays["sha256"] = np.frombuffer(_digest(arrays).encode(), dtype=np.uint8)
+    atomic_savez(path, arrays)
+
+
+def load(path) -> dict:
+    """Load and verify a checkpoint written by :func:`save`.
+
+    Returns
+    -------
+    dict
+        ``params``, ``optim_state``, ``rng_state`` (a dict for
+        ``bit_generator.state``), ``perm``, ``position``, ``step``, ``samples``,
+        ``epoch``, ``config``.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, truncated or corrupt file, digest mismatch, or missing entries.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+            "delete it to start again, or restore a copy"
+        ) from None
+    required = ("rng_state", "perm", "counters", "config", "sha256")
+    missing = [k for k in required if k not in arrays]
+    if missing or not any(k.startswith("params/") for k in arrays):
+        raise CheckpointError(f"checkpoint {path} is incomplete: missing {missing or ['params/*']}")
+    stored = bytes(arrays.pop("sha256")).decode(errors="replace")
+    if _digest(arrays) != stored:
+        raise CheckpointError(f"checkpoint {path} failed its SHA-256 check: the file was altered or damaged")
+    position, step, samples, epoch, version = (int(v) for v in arrays["counters"])
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {version}, expected {FORMAT_VERSION}")
+    return {
+        "params": from_flat_dict({k[7:]: v for k, v in arrays.items() if k.startswith("params/")}),
+        "optim_state": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
+        "rng_state": _from_json_array(arrays["rng_state"]),
+        "perm": arrays["perm"],
+        "position": position,
+        "step": step,
+        "samples": samples,
+        "epoch": epoch,
+        "config": _from_json_array(arrays["config"]),
+    }
+
+
+def save_params(path, params: Params) -> None:
+    """Save only the parameters (``phi/W3`` …) atomically, e.g. ``params.npz`` of a finished run."""
+    atomic_savez(path, to_flat_dict(params))
+
+
+def load_params(path) -> Params:
+    """Load parameters saved by :func:`save_params` (or from a full checkpoint).
+
+    Raises
+    ------
+    CheckpointError
+        Missing or corrupt file, or no parameter arrays in it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no parameter file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"parameter file {path} is truncated or corrupt ({exc})") from None
+    if "sha256" in arrays:
+        return load(path)["params"]
+    keys = [k for k in arrays if k.count("/") == 1 and k.split("/")[0] in ("phi", "theta")]
+    if not keys:
+        raise CheckpointError(f"{path} holds no parameter arrays named like 'phi/W3'")
+    return from_flat_dict({k: arrays[k] for k in keys})
