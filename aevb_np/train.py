@@ -372,7 +372,10 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
             xb = x_train[perm[position : position + M]]
             eps = rng.standard_normal((L, M, Nz), dtype=x_train.dtype)
             try:
-                elbo, grads = estimator(params, xb, eps, validate=False)
+                # Overflow to inf/NaN is caught by the estimator's finiteness check and
+                # reported below, so the floating-point warnings themselves are noise.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    elbo, grads = estimator(params, xb, eps, validate=False)
             except NonFiniteError as exc:
                 raise TrainingDivergedError(
                     f"training diverged at step {step + 1} ({exc}); the last good state is {ckpt_path}"
@@ -415,10 +418,17 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     return {"params": params, "log": log_rows, "finished": True, "interrupted": False, **summary}
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives one line on stderr (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser (flags and defaults of §5 for MNIST)."""
     d = TrainConfig()
-    p = argparse.ArgumentParser(
+    p = OneLineErrorParser(
         prog="python -m aevb_np.train",
         description="Train a variational auto-encoder with AEVB (Kingma & Welling 2014, Algorithm 1).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -457,12 +467,49 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+# CLI flag -> TrainConfig field, for the flags a user may give again when resuming.
+_FLAG_FIELDS = {"dataset": "dataset", "n_latent": "n_latent", "hidden": "hidden", "batch_size": "batch_size",
+                "samples_per_datapoint": "samples_per_datapoint", "lr": "lr", "optimizer": "optimizer",
+                "estimator": "estimator", "epochs": "epochs", "max_samples": "max_samples", "seed": "seed",
+                "eval_every": "eval_every", "checkpoint_every": "checkpoint_every", "dtype": "dtype",
+                "data_dir": "data_dir"}
+
+
+def _explicit_flags(argv) -> dict:
+    """The flags the user actually typed (not argparse defaults), as TrainConfig fields."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    fields = {_FLAG_FIELDS[k]: v for k, v in given.items() if k in _FLAG_FIELDS}
+    if given.get("no_weight_decay"):
+        fields["weight_decay"] = False
+    return fields
+
+
+def _resume_config(run_dir: Path, explicit: dict) -> TrainConfig:
+    """The saved config of ``run_dir`` with the flags given on the command line applied on top."""
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        raise ConfigError(f"--resume {run_dir}: no run there (no config.json); start it without --resume")
+    try:
+        saved = json.loads(cfg_path.read_text())
+        return dataclasses.replace(TrainConfig(**saved), **explicit)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ConfigError(f"--resume {run_dir}: config.json is unreadable ({exc})") from None
+
+
 def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (2 for a user's mistake)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     config = config_from_args(args)
     if args.resume is not None:
+        try:
+            config = _resume_config(Path(args.resume), _explicit_flags(argv if argv is not None else sys.argv[1:]))
+        except AEVBError as exc:
+            print(f"aevb-train: error: {exc}", file=sys.stderr)
+            return 2
         out = Path(args.resume)
     elif args.out is not None:
         out = Path(args.out)

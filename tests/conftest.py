@@ -2,6 +2,12 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
+# One BLAS thread for the whole suite: the test matrices are small, so threads only add
+# contention on a busy 2-core machine; and subprocesses started by the tests get the same
+# setting, so their floating-point results agree bit for bit with in-process runs.
+_BLAS_LIMIT = threadpool_limits(1)
 
 from aevb_np import model
 
