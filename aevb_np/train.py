@@ -43,11 +43,13 @@ import numpy as np
 
 from aevb_np import bounds, checkpoint, model, optim, plots
 from aevb_np import data as data_mod
+from aevb_np.baselines import wake_sleep
 from aevb_np.errors import AEVBError, ConfigError, NonFiniteError, TrainingDivergedError
 
 logger = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "binarized-mnist", "frey-face")
+ALGORITHMS = ("aevb", "wake-sleep")
 # Flags that may differ when resuming; every other field must match the saved config.
 RESUMABLE_CHANGES = ("epochs", "max_samples", "eval_every", "checkpoint_every", "data_dir")
 
@@ -75,6 +77,9 @@ class TrainConfig:
         The N(0, I) prior as weight decay (§5).
     estimator : {"A", "B"}
         SGVB estimator of Eq. (6) or Eq. (7).
+    algorithm : {"aevb", "wake-sleep"}
+        AEVB (Algorithm 1) or the wake-sleep baseline of §5 with the same encoder and
+        decoder; both are evaluated with the same estimator-B lower bound.
     epochs : float
         Budget in passes over the training set, unless ``max_samples`` is given.
     max_samples : int or None
@@ -103,6 +108,7 @@ class TrainConfig:
     optimizer: str = "adagrad"
     weight_decay: bool = True
     estimator: str = "B"
+    algorithm: str = "aevb"
     epochs: float = 5.0
     max_samples: int | None = None
     seed: int = 0
@@ -144,6 +150,10 @@ class TrainConfig:
             raise ConfigError(f"--optimizer must be adagrad or sgd, got {self.optimizer!r}")
         if self.estimator not in bounds.ESTIMATORS:
             raise ConfigError(f"--estimator must be A or B, got {self.estimator!r}")
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.algorithm == "wake-sleep" and (self.estimator != "B" or self.samples_per_datapoint != 1):
+            raise ConfigError("--estimator and --samples-per-datapoint apply to AEVB only, not to --algorithm wake-sleep")
         if self.dtype not in ("float64", "float32"):
             raise ConfigError(f"--dtype must be float64 or float32, got {self.dtype!r}")
 
@@ -340,6 +350,20 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         perm, position, step, samples, epoch = rng.permutation(N), 0, 0, 0, 0
         log_rows = []
     estimator = bounds.estimator_B if config.estimator == "B" else bounds.estimator_A
+
+    def gradient_step(xb):
+        """One minibatch gradient: AEVB's estimator (Eq. 8) or wake-sleep's two phases.
+
+        Returns the batch's average of the quantity shown on the progress bar and the grads.
+        """
+        if config.algorithm == "wake-sleep":
+            objectives, grads = wake_sleep.wake_sleep_gradients(params, xb, rng, validate=False)
+            return float(objectives["wake"].mean()), grads
+        eps = rng.standard_normal((L, M, Nz), dtype=x_train.dtype)
+        elbo, grads = estimator(params, xb, eps, validate=False)
+        return float(elbo.mean()), grads
+
+    shown = "wake log p(x,z)" if config.algorithm == "wake-sleep" else "lower bound"
     total = config.max_samples if config.max_samples is not None else int(round(config.epochs * N))
     Nz = config.n_latent
 
@@ -370,12 +394,11 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
             if position + M > N:  # next epoch: a fresh random order
                 perm, position, epoch = rng.permutation(N), 0, epoch + 1
             xb = x_train[perm[position : position + M]]
-            eps = rng.standard_normal((L, M, Nz), dtype=x_train.dtype)
             try:
                 # Overflow to inf/NaN is caught by the estimator's finiteness check and
                 # reported below, so the floating-point warnings themselves are noise.
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    elbo, grads = estimator(params, xb, eps, validate=False)
+                    batch_lb, grads = gradient_step(xb)
             except NonFiniteError as exc:
                 raise TrainingDivergedError(
                     f"training diverged at step {step + 1} ({exc}); the last good state is {ckpt_path}"
@@ -385,11 +408,10 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
             position += M
             step += 1
             samples += M
-            batch_lb = float(elbo.mean())
             running = batch_lb if running is None else 0.98 * running + 0.02 * batch_lb
             bar.update(M)
             if step % 20 == 0:
-                bar.set_postfix_str(f"lower bound {running:.2f}")
+                bar.set_postfix_str(f"{shown} {running:.2f}")
             if samples // config.eval_every != (samples - M) // config.eval_every and samples < total:
                 evaluate_and_log(wall_before + time.perf_counter() - t0)
             if step % config.checkpoint_every == 0:
@@ -442,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default=d.optimizer, choices=("adagrad", "sgd"))
     p.add_argument("--no-weight-decay", action="store_true", help="drop the N(0, I) prior on the parameters")
     p.add_argument("--estimator", default=d.estimator, choices=bounds.ESTIMATORS, help="SGVB estimator (Eq. 6 or 7)")
+    p.add_argument("--algorithm", default=d.algorithm, choices=ALGORITHMS,
+                   help="AEVB (Algorithm 1) or the wake-sleep baseline (§5)")
     p.add_argument("--epochs", type=float, default=d.epochs, help="budget in passes over the training set")
     p.add_argument("--max-samples", type=int, default=None, help="budget in training samples (overrides --epochs)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -461,7 +485,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         dataset=args.dataset, n_latent=args.n_latent, hidden=args.hidden, batch_size=args.batch_size,
         samples_per_datapoint=args.samples_per_datapoint, lr=args.lr, optimizer=args.optimizer,
-        weight_decay=not args.no_weight_decay, estimator=args.estimator, epochs=args.epochs,
+        weight_decay=not args.no_weight_decay, estimator=args.estimator, algorithm=args.algorithm, epochs=args.epochs,
         max_samples=args.max_samples, seed=args.seed, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, dtype=args.dtype, data_dir=args.data_dir,
     )
@@ -470,7 +494,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 # CLI flag -> TrainConfig field, for the flags a user may give again when resuming.
 _FLAG_FIELDS = {"dataset": "dataset", "n_latent": "n_latent", "hidden": "hidden", "batch_size": "batch_size",
                 "samples_per_datapoint": "samples_per_datapoint", "lr": "lr", "optimizer": "optimizer",
-                "estimator": "estimator", "epochs": "epochs", "max_samples": "max_samples", "seed": "seed",
+                "estimator": "estimator", "algorithm": "algorithm", "epochs": "epochs", "max_samples": "max_samples", "seed": "seed",
                 "eval_every": "eval_every", "checkpoint_every": "checkpoint_every", "dtype": "dtype",
                 "data_dir": "data_dir"}
 

@@ -69,3 +69,11 @@ def test_frey_face_trains_with_the_gaussian_decoder_and_a_positive_bound(tmp_pat
     first, last = result["log"][0]["test_lower_bound"], result["log"][-1]["test_lower_bound"]
     # A density over [0,1]^560: once the per-pixel variances shrink below 1/(2π e) ≈ 0.06 the bound is > 0.
     assert last > first + 300 and last > 0, result["log"]
+
+
+def test_wake_sleep_trains_from_the_same_loop_and_is_evaluated_with_the_same_bound(tmp_path):
+    config = TrainConfig(dataset="frey-face", algorithm="wake-sleep", n_latent=5, lr=0.01, max_samples=10_000,
+                         eval_every=10_000, seed=0)
+    result = train(config, tmp_path / "ws", progress=False)
+    first, last = result["log"][0]["test_lower_bound"], result["log"][-1]["test_lower_bound"]
+    assert last > first + 300, result["log"]
