@@ -120,3 +120,65 @@ def save_manifold(path, params, image_shape: tuple[int, int], n: int = 20, title
         raise ConfigError(f"the learned-manifold plot needs n_latent = 2, got {Nz}")
     z = manifold_grid(n).astype(params["phi"]["W4"].dtype)
     save_image_grid(path, model.decoder_mean(params["theta"], z), image_shape, n_cols=n, title=title)
+
+
+def save_latent_scatter(path, params, x: np.ndarray, labels: np.ndarray, title: str = "") -> None:
+    """Means of q_φ(z|x) for a dataset with Nz = 2, coloured by label (e.g. MNIST digit).
+
+    Parameters
+    ----------
+    path : path-like
+    params : dict
+        A model with ``n_latent = 2``.
+    x : ndarray, shape (N, D)
+    labels : ndarray of int, shape (N,)
+    title : str
+
+    Raises
+    ------
+    ConfigError
+        The latent space is not two-dimensional.
+    """
+    Nz = params["phi"]["W4"].shape[0]
+    if Nz != 2:
+        raise ConfigError(f"the latent scatter plot needs n_latent = 2, got {Nz}")
+    mu, _, _ = model.encode(params["phi"], x.astype(params["phi"]["W3"].dtype, copy=False))
+    fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    points = ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set_xlabel("$z_1$ (mean of $q_\\phi(z|x)$)")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title, fontsize=9)
+    save_figure(fig, path)
+
+
+def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: str = "nats/datapoint") -> None:
+    """Fig. 2-style curves: train (dashed) and test (solid) lower bound against samples, log x axis.
+
+    Parameters
+    ----------
+    path : path-like
+    logs : dict
+        Label → list of log rows (``samples``, ``train_lower_bound``, ``test_lower_bound``),
+        as written to ``log.jsonl`` by :mod:`aevb_np.train`.
+    """
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    for (label, rows), colour in zip(logs.items(), ("tab:red", "tab:blue", "tab:green", "tab:purple")):
+        rows = [r for r in rows if r["samples"] > 0]
+        if not rows:
+            continue
+        n = [r["samples"] for r in rows]
+        ax.plot(n, [r["train_lower_bound"] for r in rows], "--", color=colour, label=f"{label} (train)")
+        ax.plot(n, [r["test_lower_bound"] for r in rows], "-", color=colour, label=f"{label} (test)")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("# training samples evaluated")
+    ax.set_ylabel(f"lower bound L, {unit}")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)

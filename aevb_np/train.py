@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 DATASETS = ("mnist", "binarized-mnist", "frey-face")
 ALGORITHMS = ("aevb", "wake-sleep")
 # Flags that may differ when resuming; every other field must match the saved config.
-RESUMABLE_CHANGES = ("epochs", "max_samples", "eval_every", "checkpoint_every", "data_dir")
+RESUMABLE_CHANGES = ("epochs", "max_samples", "eval_every", "eval_per_decade", "checkpoint_every", "data_dir")
 
 
 @dataclasses.dataclass
@@ -87,6 +87,9 @@ class TrainConfig:
     seed : int
     eval_every : int
         Training samples between evaluations of the train/test lower bound.
+    eval_per_decade : int
+        If positive, also evaluate at this many log-spaced sample counts per decade
+        (for Fig. 2's log-scaled x axis); 0 turns it off.
     eval_train_size : int
         Size of the fixed training subset (its first rows) on which the train bound is
         evaluated.
@@ -113,6 +116,7 @@ class TrainConfig:
     max_samples: int | None = None
     seed: int = 0
     eval_every: int = 60_000
+    eval_per_decade: int = 0
     eval_train_size: int = 10_000
     checkpoint_every: int = 500
     dtype: str = "float64"
@@ -146,6 +150,8 @@ class TrainConfig:
         positive_real("init_std", self.init_std)
         if self.max_samples is not None:
             positive_int("max_samples", self.max_samples)
+        if isinstance(self.eval_per_decade, bool) or not isinstance(self.eval_per_decade, int) or self.eval_per_decade < 0:
+            raise ConfigError(f"--eval-per-decade must be a non-negative integer, got {self.eval_per_decade!r}")
         if self.optimizer not in ("adagrad", "sgd"):
             raise ConfigError(f"--optimizer must be adagrad or sgd, got {self.optimizer!r}")
         if self.estimator not in bounds.ESTIMATORS:
@@ -188,6 +194,17 @@ def _evaluate(params, x_train_eval, x_test, seed: int, step: int) -> tuple[float
     train_lb = float(bounds.lower_bound(params, x_train_eval, rng).mean())
     test_lb = float(bounds.lower_bound(params, x_test, rng).mean())
     return train_lb, test_lb
+
+
+def _crosses_eval_point(before: int, after: int, config: TrainConfig) -> bool:
+    """True if an evaluation point lies in (before, after]: a multiple of ``eval_every``, or
+    one of ``eval_per_decade`` log-spaced counts 10^(k/eval_per_decade) per decade."""
+    if after // config.eval_every != before // config.eval_every:
+        return True
+    if config.eval_per_decade and before > 0:
+        k = config.eval_per_decade
+        return math.floor(k * math.log10(after)) != math.floor(k * math.log10(before))
+    return False
 
 
 def _read_log(path: Path, max_step: int) -> list[dict]:
@@ -412,7 +429,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
             bar.update(M)
             if step % 20 == 0:
                 bar.set_postfix_str(f"{shown} {running:.2f}")
-            if samples // config.eval_every != (samples - M) // config.eval_every and samples < total:
+            if _crosses_eval_point(samples - M, samples, config) and samples < total:
                 evaluate_and_log(wall_before + time.perf_counter() - t0)
             if step % config.checkpoint_every == 0:
                 save_checkpoint()
@@ -470,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=None, help="budget in training samples (overrides --epochs)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="training samples between evaluations")
+    p.add_argument("--eval-per-decade", type=int, default=d.eval_per_decade,
+                   help="also evaluate at this many log-spaced sample counts per decade (0: off)")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
     p.add_argument("--dtype", default=d.dtype, choices=("float64", "float32"))
     p.add_argument("--data-dir", default=None, help="folder with the data files (else $AEVB_NP_DATA, data/, ../shared/data)")
@@ -486,7 +505,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         dataset=args.dataset, n_latent=args.n_latent, hidden=args.hidden, batch_size=args.batch_size,
         samples_per_datapoint=args.samples_per_datapoint, lr=args.lr, optimizer=args.optimizer,
         weight_decay=not args.no_weight_decay, estimator=args.estimator, algorithm=args.algorithm, epochs=args.epochs,
-        max_samples=args.max_samples, seed=args.seed, eval_every=args.eval_every,
+        max_samples=args.max_samples, seed=args.seed, eval_every=args.eval_every, eval_per_decade=args.eval_per_decade,
         checkpoint_every=args.checkpoint_every, dtype=args.dtype, data_dir=args.data_dir,
     )
 
@@ -495,7 +514,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 _FLAG_FIELDS = {"dataset": "dataset", "n_latent": "n_latent", "hidden": "hidden", "batch_size": "batch_size",
                 "samples_per_datapoint": "samples_per_datapoint", "lr": "lr", "optimizer": "optimizer",
                 "estimator": "estimator", "algorithm": "algorithm", "epochs": "epochs", "max_samples": "max_samples", "seed": "seed",
-                "eval_every": "eval_every", "checkpoint_every": "checkpoint_every", "dtype": "dtype",
+                "eval_every": "eval_every", "eval_per_decade": "eval_per_decade", "checkpoint_every": "checkpoint_every", "dtype": "dtype",
                 "data_dir": "data_dir"}
 
 

@@ -77,3 +77,12 @@ def test_wake_sleep_trains_from_the_same_loop_and_is_evaluated_with_the_same_bou
     result = train(config, tmp_path / "ws", progress=False)
     first, last = result["log"][0]["test_lower_bound"], result["log"][-1]["test_lower_bound"]
     assert last > first + 300, result["log"]
+
+
+def test_log_spaced_evaluation_points_for_fig2():
+    from aevb_np.train import _crosses_eval_point
+
+    config = TrainConfig(eval_every=10**9, eval_per_decade=4)
+    points = [s for s in range(100, 100_001, 100) if _crosses_eval_point(s - 100, s, config)]
+    # 10^(k/4): 178, 316, 562, 1000, ... each reached at the first multiple of M = 100 past it.
+    assert points == [200, 400, 600, 1000, 1800, 3200, 5700, 10000, 17800, 31700, 56300, 100000]
