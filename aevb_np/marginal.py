@@ -1,0 +1,890 @@
+"""Estimates of the marginal likelihood log p_θ(x): importance sampling and Appendix D.
+
+The lower bound L(θ, φ; x) of Eq. (3) is below log p_θ(x) by KL(q_φ(z|x) ‖ p_θ(z|x)),
+so comparing models by their bounds mixes the quality of the decoder with that of the
+encoder.  §5 (Fig. 3) compares models by an *estimate of log p_θ(x) itself*.  This
+module offers three, all in nats per datapoint:
+
+``importance_sampled_log_px`` — importance sampling with the encoder as proposal
+    (Burda, Grosse & Salakhutdinov 2015)::
+
+        log p̂_K(x) = log (1/K) Σ_k p_θ(x, z_k) / q_φ(z_k|x),   z_k ~ q_φ(z|x).
+
+    p̂_K is unbiased for p_θ(x), so by Jensen E[log p̂_K] ≤ log p_θ(x): a *stochastic
+    lower bound* that rises monotonically with K (Burda et al., Theorem 1) and tends to
+    log p_θ(x).  K = 1 is the SGVB estimator A (Eq. 6) with L = 1.  Not in the paper;
+    it is today's standard way to report log p(x) of a VAE.
+
+``appendix_d_log_px`` — the paper's estimator (Appendix D): draw samples of the true
+    posterior p_θ(z|x) by Hybrid Monte Carlo, fit a density q(z) to them, draw *new*
+    posterior samples z_l and use the harmonic-mean identity
+    E_{p(z|x)}[q(z) / p_θ(x, z)] = 1 / p_θ(x)::
+
+        log p̂(x) = −log (1/L) Σ_l q(z_l) / (p_θ(z_l) p_θ(x|z_l)).
+
+    The paper does not name its density estimator; we fit one Gaussian per datapoint
+    with the samples' mean and covariance.  Bias and variance: with exact independent
+    posterior samples the average inside the log is unbiased for 1/p(x), so
+    −log(average) is *biased upward* (Jensen, the opposite direction to IS) by about
+    half its relative variance; finite HMC chains add an MCMC bias of unknown sign;
+    and the variance is finite only if q has lighter tails than the posterior
+    (∫ q² / p(z|x) dz < ∞).  A Gaussian q on a posterior with lighter-than-Gaussian
+    tails violates that and the estimate can jump by nats from run to run
+    (``cov_scale`` < 1 narrows q as a safeguard).  It is consistent, and accurate in
+    low-dimensional latent spaces such as the Nz = 3 of Fig. 3, which is where the paper
+    uses it; in 20 dimensions neither the Gaussian fit nor the chains can be trusted.
+
+``hmc_importance_sampled_log_px`` — importance sampling with the Gaussian fitted to
+    HMC samples (widened by ``cov_scale``) as the proposal.  It needs only the decoder,
+    so it applies to MCEM, which has no encoder, and measures AEVB and MCEM with the same
+    yardstick.  Like all IS it is a stochastic lower bound; we use it for Fig. 3 by
+    default.
+
+Every estimator is written once over *callables* — a vectorized log-joint
+``log_joint(z (n, M, Nz)) -> log p(x_i, z_{k,i}) (n, M)``, a proposal
+``propose(n, rng) -> (z (n, M, Nz), log q (n, M))`` and the HMC target
+``log_joint_and_grad(z (M, Nz)) -> (log p(x_i, z_i) (M,), ∇_z (M, Nz))`` — so that the
+exact check on a linear-Gaussian model (tests/test_marginal.py) runs through the same
+code as the VAE.  The public wrappers build these callables from ``params``.  The
+log-joints must include every constant (a normalized log p(x, z)); HMC itself would not
+care, but the estimates would be off by the missing constant.
+
+References
+----------
+Kingma & Welling (2014), §5 (Fig. 3) and Appendix D; Burda, Grosse & Salakhutdinov
+(2015), "Importance Weighted Autoencoders", §3 and Theorem 1; Newton & Raftery (1994)
+and Gelfand & Dey (1994) for the harmonic-mean identity with a density q.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.special import logsumexp
+
+from aevb_np import distributions as dist
+from aevb_np import hmc, model
+from aevb_np.checks import check_finite, check_float_array, check_unit_interval
+from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
+from aevb_np.params import Params, check_params
+
+LogJoint = Callable[[np.ndarray], np.ndarray]
+Proposal = Callable[[int, np.random.Generator], "tuple[np.ndarray, np.ndarray]"]
+LogJointAndGrad = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+
+#: Default relative jitter of the HMC step size, U(0.7, 1.3) × ε per transition.  The
+#: paper's HMC (10 leapfrog steps, ε tuned to 90% acceptance) on a near-Gaussian posterior
+#: of unit scale takes trajectories of length ≈ 10 ε ≈ 2π, about one period of the
+#: Hamiltonian flow, so chains return close to where they started and the effective
+#: sample size collapses (Neal 2011, §5.4).  On the 2-D VAE of tests/test_marginal.py the
+#: Appendix D estimate had a run-to-run SD of up to 0.12 nats without jitter, 0.015 with.
+JITTER = 0.3
+
+__all__ = [
+    "ISResult",
+    "JITTER",
+    "appendix_d_log_px",
+    "appendix_d_log_px_from_target",
+    "decoder_architecture",
+    "encoder_proposal",
+    "fit_gaussian",
+    "gaussian_log_density",
+    "gaussian_proposal",
+    "harmonic_mean_log_px",
+    "hmc_importance_log_px_from_target",
+    "hmc_importance_sampled_log_px",
+    "importance_log_px",
+    "importance_sampled_log_px",
+    "log_joint",
+    "mean_and_stderr",
+    "posterior_target",
+]
+
+
+# ---------------------------------------------------------------------------
+# argument checks
+# ---------------------------------------------------------------------------
+
+
+def _check_count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _check_rng(rng) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(
+            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
+
+
+def decoder_architecture(theta) -> tuple[int, int, int, str]:
+    """Read ``(n_x, n_hidden, n_latent, decoder)`` off a decoder dict alone and check its arrays.
+
+    :func:`aevb_np.model.architecture` needs the encoder; MCEM has none.
+
+    Raises
+    ------
+    ShapeError
+        ``theta`` is not a complete decoder of Appendix C.1 or C.2.
+    """
+    if not isinstance(theta, dict):
+        raise ShapeError(f"params['theta'] must be a dict of decoder arrays, got {type(theta).__name__}")
+    first = "W1" if "W1" in theta else "W3"
+    try:
+        H, Nz = theta[first].shape
+        D = theta["W2" if first == "W1" else "W4"].shape[0]
+    except (KeyError, AttributeError, ValueError, TypeError) as exc:
+        raise ShapeError(
+            "params['theta'] must hold a decoder of Appendix C ({W1, b1, W2, b2} or {W3, ..., b5}); "
+            f"could not read it ({exc!r})"
+        ) from None
+    decoder = "bernoulli" if first == "W1" else "gaussian"
+    check_params({"theta": theta}, {"theta": model.param_shapes(D, H, Nz, decoder)["theta"]})
+    return int(D), int(H), int(Nz), decoder
+
+
+def _check_model_and_x(params, x, need_encoder: bool) -> tuple[int, int, str]:
+    """Validate ``params`` (``theta``, and ``phi`` when needed) and ``x``; return (D, Nz, decoder)."""
+    if not isinstance(params, dict) or "theta" not in params:
+        raise ShapeError(
+            "params must be a dict with a 'theta' group (and 'phi' for encoder-based estimates), "
+            f"got {type(params).__name__} with keys {sorted(params) if isinstance(params, dict) else '-'}"
+        )
+    D, H, Nz, decoder = decoder_architecture(params["theta"])
+    if need_encoder or "phi" in params:
+        if "phi" not in params:
+            raise ShapeError("params must hold the encoder 'phi' for importance sampling with q_φ(z|x)")
+        D_enc, H_enc, Nz_enc, _ = model.architecture(params)
+        check_params({"phi": params["phi"]}, {"phi": model.param_shapes(D_enc, H_enc, Nz_enc)["phi"]})
+        if (D_enc, Nz_enc) != (D, Nz):
+            raise ShapeError(
+                f"encoder and decoder disagree: encoder maps D={D_enc} to Nz={Nz_enc}, decoder Nz={Nz} to D={D}"
+            )
+    check_float_array("x", x, shape=(None, D))
+    if x.shape[0] < 1:
+        raise ShapeError(f"x must hold at least one datapoint, got shape {x.shape}")
+    check_finite("x", x)
+    if decoder == "bernoulli":
+        check_unit_interval("x", x)
+    return D, Nz, decoder
+
+
+def _batches(n: int, batch_size: int):
+    for start in range(0, n, batch_size):
+        yield slice(start, min(n, start + batch_size))
+
+
+def _progress_bar(progress: bool, total: int, desc: str, unit: str):
+    """A tqdm bar (tqdm.auto) or a do-nothing stand-in; tqdm is imported only when needed."""
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, dynamic_ncols=True, leave=False)
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---------------------------------------------------------------------------
+# importance sampling over callables
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ISResult:
+    """Importance-sampling estimate of log p(x) for each of M datapoints.
+
+    Attributes
+    ----------
+    log_px : ndarray, shape (M,)
+        log (1/K) Σ_k w_k, nats.
+    stderr : ndarray, shape (M,)
+        Delta-method Monte Carlo standard error of ``log_px``: the sample standard
+        deviation of the weights over √K times their mean.  It is itself estimated from
+        the weights, so with heavy-tailed weights (small ``ess``) it is too small.
+        NaN when K = 1.
+    ess : ndarray, shape (M,)
+        Effective sample size (Σ w)² / Σ w², between 1 and K (Kong 1992).
+    K : int
+        Number of importance samples per datapoint.
+    """
+
+    log_px: np.ndarray
+    stderr: np.ndarray
+    ess: np.ndarray
+    K: int
+
+
+def importance_log_px(log_joint: LogJoint, propose: Proposal, K: int, rng: np.random.Generator,
+                      chunk_size: int = 100, callback: Callable[[int], None] | None = None) -> ISResult:
+    """Importance-sampling estimate log (1/K) Σ_k p(x, z_k)/q(z_k), for any model and proposal.
+
+    The K log-weights ``log w_k = log p(x, z_k) − log q(z_k)`` arrive in chunks of
+    ``chunk_size`` samples; a running log Σ w and log Σ w² per datapoint are kept with
+    ``logaddexp``, so memory does not grow with K and nothing is exponentiated outside
+    log space.
+
+    Parameters
+    ----------
+    log_joint : callable
+        ``z (n, M, Nz) -> (n, M)``: the normalized log p(x_i, z_{k,i}) in nats.
+    propose : callable
+        ``(n, rng) -> (z (n, M, Nz), log_q (n, M))``: n draws per datapoint from the
+        proposal and their log-density, nats.
+    K : int
+        Importance samples per datapoint, >= 1.
+    rng : numpy.random.Generator
+        Passed to ``propose``.
+    chunk_size : int
+        Samples per datapoint drawn at once (memory only).
+    callback : callable, optional
+        Called with the number of samples of each finished chunk (for progress bars).
+
+    Returns
+    -------
+    ISResult
+        ``log_px`` (M,) in nats, its ``stderr`` (M,), ``ess`` (M,) and ``K``.
+
+    Raises
+    ------
+    ConfigError
+        ``K`` or ``chunk_size`` below 1, or ``rng`` not a Generator.
+    ShapeError
+        The callables return arrays of inconsistent shapes.
+    NonFiniteError
+        A log-weight is NaN or +inf (−inf, a weight of zero, is allowed).
+
+    References
+    ----------
+    Burda, Grosse & Salakhutdinov (2015), Eq. (8)-(9) and Theorem 1; Kingma & Welling
+    (2014), Eq. (6) for K = 1.
+    """
+    K = _check_count(K, "K", 1)
+    chunk_size = _check_count(chunk_size, "chunk_size", 1)
+    _check_rng(rng)
+    log_s1 = log_s2 = None  # running log Σ_k w_k and log Σ_k w_k², shape (M,)
+    done = 0
+    while done < K:
+        n = min(chunk_size, K - done)
+        z, log_q = propose(n, rng)
+        log_p = np.asarray(log_joint(z), dtype=np.float64)
+        log_q = np.asarray(log_q, dtype=np.float64)
+        if log_q.ndim != 2 or log_q.shape[0] != n or log_p.shape != log_q.shape:
+            raise ShapeError(
+                f"propose must return log_q of shape (n={n}, M) and log_joint the same shape, "
+                f"got {log_q.shape} and {log_p.shape}"
+            )
+        with np.errstate(invalid="ignore"):
+            log_w = log_p - log_q
+        if np.isnan(log_w).any() or np.isposinf(log_w).any():
+            raise NonFiniteError(
+                "importance log-weights must be finite or -inf, got NaN or +inf "
+                "(is log q(z) -inf where log p(x, z) is finite?)"
+            )
+        chunk_s1 = logsumexp(log_w, axis=0)
+        chunk_s2 = logsumexp(2.0 * log_w, axis=0)
+        log_s1 = chunk_s1 if log_s1 is None else np.logaddexp(log_s1, chunk_s1)
+        log_s2 = chunk_s2 if log_s2 is None else np.logaddexp(log_s2, chunk_s2)
+        done += n
+        if callback is not None:
+            callback(n)
+    log_px = log_s1 - math.log(K)
+    # ESS = S1² / S2; relative variance of the mean weight = (K S2 / S1² − 1) / (K − 1).
+    finite = np.isfinite(log_s1)  # False only where every weight was zero
+    with np.errstate(invalid="ignore"):
+        log_ess = np.where(finite, 2.0 * log_s1 - log_s2, 0.0)
+    ess = np.where(finite, np.exp(log_ess), 0.0)
+    if K > 1:
+        rel_var = np.maximum(0.0, (K / np.maximum(ess, 1e-300) - 1.0) / (K - 1))
+        stderr = np.where(finite, np.sqrt(rel_var), np.inf)
+    else:
+        stderr = np.full(log_px.shape, np.nan)
+    return ISResult(log_px=log_px, stderr=stderr, ess=ess, K=K)
+
+
+def mean_and_stderr(values) -> tuple[float, float]:
+    """Mean of per-datapoint values and its standard error std/√N across datapoints.
+
+    Parameters
+    ----------
+    values : array_like, shape (N,)
+        E.g. log p̂(x_i) in nats.
+
+    Returns
+    -------
+    (mean, stderr) : (float, float)
+        ``stderr`` is NaN for N = 1.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ShapeError("values must hold at least one number, got an empty array")
+    if v.size == 1:
+        return float(v[0]), float("nan")
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
+
+
+# ---------------------------------------------------------------------------
+# Gaussian density fitted to samples (the density estimator of Appendix D)
+# ---------------------------------------------------------------------------
+
+
+def fit_gaussian(samples: np.ndarray, cov_scale: float = 1.0, ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Fit one Gaussian per datapoint to posterior samples: their mean and covariance.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (S, M, Nz)
+        S >= 2 samples for each of M datapoints.
+    cov_scale : float
+        Multiplies the sample covariance (< 1 narrows q, > 1 widens it).
+    ridge : float
+        Adds ``ridge · (trace(C)/Nz + 1e-12)`` to the diagonal so that a chain that never
+        moved still gives a valid (very narrow) density instead of a Cholesky failure.
+
+    Returns
+    -------
+    mean : ndarray, shape (M, Nz)
+    chol : ndarray, shape (M, Nz, Nz)
+        Lower Cholesky factor of the (scaled, ridged) covariance.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D, step 2 ("fit a density estimator q(z)").
+    """
+    check_float_array("samples", samples, ndim=3)
+    if samples.shape[0] < 2:
+        raise ShapeError(f"samples must hold at least 2 draws per datapoint, got shape {samples.shape}")
+    check_finite("samples", samples)
+    cov_scale = _check_positive(cov_scale, "cov_scale")
+    S, _, Nz = samples.shape
+    mean = samples.mean(axis=0)
+    d = samples - mean
+    cov = np.einsum("smi,smj->mij", d, d) / (S - 1)
+    ridge_term = ridge * (np.trace(cov, axis1=1, axis2=2) / Nz + 1e-12)
+    cov = cov_scale * cov + ridge_term[:, None, None] * np.eye(Nz)
+    return mean, np.linalg.cholesky(cov)
+
+
+def gaussian_log_density(z: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """log N(z; mean_i, C_i) with C_i = chol_i chol_iᵀ, for z of shape (n, M, Nz).
+
+    Returns
+    -------
+    ndarray, shape (n, M)
+        Nats.
+    """
+    Nz = mean.shape[-1]
+    chol_inv = np.linalg.inv(chol)  # (M, Nz, Nz), lower triangular
+    y = np.einsum("mij,nmj->nmi", chol_inv, z - mean)  # whitened: C^{-1/2}(z − mean)
+    log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)  # log |C_i|
+    return -0.5 * (np.sum(y * y, axis=-1) + log_det + Nz * dist.LOG_2PI)
+
+
+def gaussian_proposal(mean: np.ndarray, chol: np.ndarray) -> Proposal:
+    """The proposal ``(n, rng) -> (z (n, M, Nz), log q (n, M))`` of the Gaussians N(mean_i, C_i)."""
+    Nz = mean.shape[-1]
+    log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+
+    def propose(n: int, rng: np.random.Generator):
+        eps = rng.standard_normal((n,) + mean.shape)
+        z = mean + np.einsum("mij,nmj->nmi", chol, eps)
+        return z, -0.5 * (np.sum(eps * eps, axis=-1) + log_det + Nz * dist.LOG_2PI)
+
+    return propose
+
+
+# ---------------------------------------------------------------------------
+# Appendix D over callables
+# ---------------------------------------------------------------------------
+
+
+def harmonic_mean_log_px(log_q: np.ndarray, log_joint_values: np.ndarray) -> np.ndarray:
+    """Step 3 of Appendix D: −log (1/L) Σ_l q(z_l) / p(x, z_l) from posterior samples z_l.
+
+    Parameters
+    ----------
+    log_q : ndarray, shape (L, M)
+        log q(z_l) of the fitted density at the posterior samples, nats.
+    log_joint_values : ndarray, shape (L, M)
+        log p_θ(z_l) + log p_θ(x|z_l) at the same samples, nats.
+
+    Returns
+    -------
+    ndarray, shape (M,)
+        The estimate of log p_θ(x), nats.  Biased upward on average (Jensen), see the
+        module docstring.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D, step 3.
+    """
+    log_q = np.asarray(log_q, dtype=np.float64)
+    log_joint_values = np.asarray(log_joint_values, dtype=np.float64)
+    if log_q.ndim != 2 or log_q.shape != log_joint_values.shape:
+        raise ShapeError(
+            f"log_q and log_joint_values must both have shape (L, M), got {log_q.shape} and {log_joint_values.shape}"
+        )
+    check_finite("log_q", log_q)
+    check_finite("log_joint_values", log_joint_values)
+    L = log_q.shape[0]
+    return -(logsumexp(log_q - log_joint_values, axis=0) - math.log(L))
+
+
+def _posterior_fit(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, step_size, target_accept,
+                   thin, jitter, cov_scale):
+    """Steps 1-2 of Appendix D: HMC samples of p(z|x) (adapted step size), Gaussian fit."""
+    Nz = np.shape(z0)[-1]
+    if n_fit <= Nz:
+        # Fewer samples than dimensions give a singular covariance: q collapses onto a
+        # subspace and q(z)/p(x, z) explodes at samples off it.
+        raise ConfigError(
+            f"n_fit must exceed the latent dimension Nz={Nz} for a full-rank Gaussian fit "
+            f"(10·Nz or more is advisable), got {n_fit}"
+        )
+    res = hmc.hmc_sample(log_joint_and_grad, z0, n_fit, rng, n_leapfrog=n_leapfrog, step_size=step_size,
+                         n_burnin=n_burnin, target_accept=target_accept, adapt=True, thin=thin, jitter=jitter)
+    mean, chol = fit_gaussian(res.samples, cov_scale=cov_scale)
+    return res, mean, chol
+
+
+def appendix_d_log_px_from_target(log_joint_and_grad: LogJointAndGrad, z0, rng: np.random.Generator, *,
+                                  n_fit: int = 500, n_hmc: int = 500, n_burnin: int = 300,
+                                  n_leapfrog: int = 10, step_size: float = 0.1,
+                                  target_accept: float = 0.9, thin: int = 1, jitter: float = JITTER,
+                                  cov_scale: float = 1.0, return_info: bool = False):
+    """The Appendix D estimator of log p(x) for any differentiable model, one chain per datapoint.
+
+    1. ``n_burnin`` HMC transitions (step size adapted toward ``target_accept``), then
+       ``n_fit`` kept samples of p(z|x);
+    2. a Gaussian q(z) per datapoint with their mean and ``cov_scale`` × covariance;
+    3. ``n_hmc`` *new* samples, continuing the chains with the step size frozen;
+    4. :func:`harmonic_mean_log_px`, using the log p(x, z) HMC already computed.
+
+    Parameters
+    ----------
+    log_joint_and_grad : callable
+        ``z (M, Nz) -> (log p(x_i, z_i) (M,), ∇_z (M, Nz))``, the *normalized* log-joint
+        (every constant included) and its gradient ∇_z log p(z) + ∇_z log p(x|z).
+    z0 : ndarray, shape (M, Nz)
+        Start of each chain.
+    rng : numpy.random.Generator
+    n_fit, n_hmc : int
+        Samples per datapoint for the fit (> Nz; 10·Nz or more advisable) and for the
+        estimate (>= 1).
+    n_burnin : int
+        Discarded transitions before the fit samples.
+    n_leapfrog, step_size, target_accept, thin
+        HMC settings (see :func:`aevb_np.hmc.hmc_sample`); App. E uses 10 steps, 90%.
+    jitter : float
+        Relative random scaling U(1 − jitter, 1 + jitter) of the step size per transition
+        (default 0.3; see :data:`JITTER` for why).
+    cov_scale : float
+        Scale of the fitted covariance (see :func:`fit_gaussian`).
+    return_info : bool
+        Also return a dict of diagnostics.
+
+    Returns
+    -------
+    log_px : ndarray, shape (M,)
+        Nats.
+    info : dict, only if ``return_info``
+        ``accept_rate`` (M,) of the estimation chains, ``step_size`` (M,), ``q_mean``
+        (M, Nz), ``q_chol`` (M, Nz, Nz).
+
+    Raises
+    ------
+    ConfigError, ShapeError, NonFiniteError
+        Bad counts, shapes, or a non-finite start (see :func:`aevb_np.hmc.hmc_sample`).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D.
+    """
+    _check_rng(rng)
+    n_fit = _check_count(n_fit, "n_fit", 2)
+    n_hmc = _check_count(n_hmc, "n_hmc", 1)
+    fit_res, mean, chol = _posterior_fit(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog,
+                                         step_size, target_accept, thin, jitter, cov_scale)
+    # Step 3: new samples, continuing each chain from where the fit left it.
+    res = hmc.hmc_sample(log_joint_and_grad, fit_res.samples[-1], n_hmc, rng, n_leapfrog=n_leapfrog,
+                         step_size=fit_res.step_size, n_burnin=0, adapt=False, thin=thin, jitter=jitter)
+    log_px = harmonic_mean_log_px(gaussian_log_density(res.samples, mean, chol), res.logp)
+    if return_info:
+        return log_px, {"accept_rate": res.accept_rate, "step_size": res.step_size, "q_mean": mean, "q_chol": chol}
+    return log_px
+
+
+def hmc_importance_log_px_from_target(log_joint_and_grad: LogJointAndGrad, log_joint_fn: LogJoint, z0, K: int,
+                                      rng: np.random.Generator, *, n_fit: int = 200, n_burnin: int = 200,
+                                      n_leapfrog: int = 10, step_size: float = 0.1, target_accept: float = 0.9,
+                                      thin: int = 1, jitter: float = JITTER, cov_scale: float = 2.0,
+                                      chunk_size: int = 100) -> ISResult:
+    """Importance sampling with a Gaussian fitted to HMC posterior samples as the proposal.
+
+    Steps 1-2 of Appendix D give q(z) ≈ p(z|x); its covariance is widened by
+    ``cov_scale`` (so the weights p/q stay bounded in the tails) and K fresh draws from
+    it give :func:`importance_log_px`.  The proposal depends on the HMC run only, not on
+    the IS draws, so p̂ is unbiased for p(x) given q: a stochastic lower bound on
+    log p(x), whatever the quality of the chains.
+
+    Parameters
+    ----------
+    log_joint_and_grad : callable
+        HMC target ``z (M, Nz) -> (log p(x_i, z_i) (M,), ∇_z (M, Nz))``.
+    log_joint_fn : callable
+        ``z (n, M, Nz) -> log p(x_i, z_{k,i}) (n, M)``, normalized, nats.
+    z0 : ndarray, shape (M, Nz)
+    K : int
+        Importance samples per datapoint.
+    rng : numpy.random.Generator
+    n_fit, n_burnin, n_leapfrog, step_size, target_accept, thin, jitter
+        As in :func:`appendix_d_log_px_from_target`.
+    cov_scale : float
+        Widening of the fitted covariance (default 2: each standard deviation × √2).
+    chunk_size : int
+        Importance samples per datapoint drawn at once.
+
+    Returns
+    -------
+    ISResult
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (steps 1-2); Burda et al. (2015).
+    """
+    _check_rng(rng)
+    n_fit = _check_count(n_fit, "n_fit", 2)
+    _, mean, chol = _posterior_fit(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, step_size,
+                                   target_accept, thin, jitter, cov_scale)
+    return importance_log_px(log_joint_fn, gaussian_proposal(mean, chol), K, rng, chunk_size)
+
+
+# ---------------------------------------------------------------------------
+# the callables for the VAE of Appendix C
+# ---------------------------------------------------------------------------
+
+
+def log_joint(theta: dict, x: np.ndarray) -> LogJoint:
+    """Vectorized log p_θ(x, z) = log N(z; 0, I) + log p_θ(x|z) of the decoder, for a batch x.
+
+    Parameters
+    ----------
+    theta : dict
+        Decoder arrays (Appendix C.1 or C.2).
+    x : ndarray, shape (M, D)
+
+    Returns
+    -------
+    callable
+        ``z (n, M, Nz) -> (n, M)`` in nats, row (k, i) pairing z_{k,i} with x_i.
+
+    References
+    ----------
+    Kingma & Welling (2014), §3 (prior N(0, I)) and Appendix C.
+    """
+    M = x.shape[0]
+
+    def log_joint_fn(z: np.ndarray) -> np.ndarray:
+        n, _, Nz = z.shape
+        out = model.decode(theta, z.reshape(n * M, Nz))
+        return model.log_likelihood(x, out) + dist.log_standard_normal(z)
+
+    return log_joint_fn
+
+
+def posterior_target(theta: dict, x: np.ndarray) -> LogJointAndGrad:
+    """HMC target for the posteriors p_θ(z_i|x_i): one chain per row of x.
+
+    Returns ``z (M, Nz) -> (log p_θ(x_i, z_i) (M,), g (M, Nz))`` with
+    g = ∇_z log p_θ(z) + ∇_z log p_θ(x|z) = −z + (decoder backprop), the gradient
+    Appendix D writes down; the second term comes from the hand-written
+    :func:`aevb_np.model.log_likelihood_backward`.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (step 1) and Appendix E.
+    """
+    M = x.shape[0]
+    weights = np.ones((1, M))
+
+    def log_joint_and_grad(z: np.ndarray):
+        out = model.decode(theta, z)
+        ll = model.log_likelihood(x, out)[0]
+        dz, _ = model.log_likelihood_backward(theta, z, x, out, weights)
+        return ll + dist.log_standard_normal(z), dz - z  # ∇ log N(z; 0, I) = −z
+
+    return log_joint_and_grad
+
+
+def encoder_proposal(phi: dict, x: np.ndarray) -> Proposal:
+    """The encoder q_φ(z|x) = N(mu, diag(σ²)) of Eq. (9) as an IS proposal for a batch x.
+
+    Draws z = mu + σ ⊙ eps with eps ~ N(0, I) of shape (n, M, Nz), in the same order
+    :func:`aevb_np.bounds.draw_eps` does, so K = 1 reproduces estimator A exactly.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (9)-(10).
+    """
+    mu, log_var, _ = model.encode(phi, x)
+    sigma = np.exp(0.5 * log_var)
+    M, Nz = mu.shape
+    log_det = np.sum(log_var, axis=1)  # log |diag(σ²)|
+
+    def propose(n: int, rng: np.random.Generator):
+        eps = rng.standard_normal((n, M, Nz))
+        # log q(z|x) at z = mu + σ eps: −½ Σ_j (eps_j² + log σ_j² + log 2π), exactly.
+        return mu + sigma * eps, -0.5 * (np.sum(eps * eps, axis=-1) + log_det + Nz * dist.LOG_2PI)
+
+    return propose
+
+
+def _start_points(params, x, rng) -> np.ndarray:
+    """Chain starts: the encoder mean when there is an encoder, else a draw from the prior."""
+    if "phi" in params:
+        return model.encode(params["phi"], x)[0]
+    Nz = decoder_architecture(params["theta"])[2]
+    return rng.standard_normal((x.shape[0], Nz))
+
+
+def _as_float64(params: Params, x: np.ndarray):
+    """Estimates are computed in float64 whatever the training dtype (float32 sums of 5000 terms drift)."""
+    p64 = {g: {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()} for g, arrays in params.items()}
+    return p64, np.asarray(x, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------
+# public wrappers over params
+# ---------------------------------------------------------------------------
+
+
+def importance_sampled_log_px(params: Params, x: np.ndarray, K: int, rng: np.random.Generator, *,
+                              batch_size: int = 100, max_rows: int = 10_000, return_stderr: bool = False,
+                              return_ess: bool = False, progress: bool = False):
+    """Importance-sampled log p_θ(x_i) with the encoder q_φ(z|x) as proposal, per datapoint.
+
+    ``log p̂_K(x) = log (1/K) Σ_k p_θ(x, z_k) / q_φ(z_k|x)``, z_k ~ q_φ(z|x).  A stochastic
+    lower bound: E[log p̂_K] ≤ log p_θ(x), rising with K; K = 1 is estimator A (Eq. 6).
+    Datapoints are processed ``batch_size`` at a time and samples in chunks of
+    ``max_rows // batch_size``, so K = 5000 on the 10,000 MNIST test images needs
+    about ``max_rows`` × 784 × 8 bytes × a few (≈ 200 MB by default).
+
+    Parameters
+    ----------
+    params : dict
+        ``{"phi": ..., "theta": ...}`` (Appendix C).
+    x : ndarray, shape (N, D)
+    K : int
+        Importance samples per datapoint.
+    rng : numpy.random.Generator
+    batch_size : int
+        Datapoints per pass.
+    max_rows : int
+        Decoder rows (samples × datapoints) per forward pass.
+    return_stderr : bool
+        Also return the per-datapoint Monte Carlo standard error (delta method, see
+        :class:`ISResult`; NaN for K = 1).
+    return_ess : bool
+        Also return the per-datapoint effective sample size.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    log_px : ndarray, shape (N,)
+        Nats per datapoint.
+    stderr : ndarray, shape (N,), only if ``return_stderr``
+    ess : ndarray, shape (N,), only if ``return_ess``
+
+    Raises
+    ------
+    ShapeError, NonFiniteError, SupportError, ConfigError
+        Bad ``params``, ``x``, counts or ``rng``.
+
+    References
+    ----------
+    Burda, Grosse & Salakhutdinov (2015), Eq. (8) and Theorem 1; Kingma & Welling (2014),
+    Eq. (6) and Eq. (9).
+    """
+    _check_rng(rng)
+    K = _check_count(K, "K", 1)
+    batch_size = _check_count(batch_size, "batch_size", 1)
+    max_rows = _check_count(max_rows, "max_rows", 1)
+    _check_model_and_x(params, x, need_encoder=True)
+    params, x = _as_float64(params, x)
+    N = x.shape[0]
+    log_px, stderr, ess = np.empty(N), np.empty(N), np.empty(N)
+    with _progress_bar(progress, N * K, f"IS log p(x), K={K}", "sample") as bar:
+        for sl in _batches(N, batch_size):
+            xb = x[sl]
+            res = importance_log_px(log_joint(params["theta"], xb), encoder_proposal(params["phi"], xb), K, rng,
+                                    chunk_size=max(1, max_rows // xb.shape[0]),
+                                    callback=lambda n, m=xb.shape[0]: bar.update(n * m))
+            log_px[sl], stderr[sl], ess[sl] = res.log_px, res.stderr, res.ess
+    out = (log_px,) + ((stderr,) if return_stderr else ()) + ((ess,) if return_ess else ())
+    return out[0] if len(out) == 1 else out
+
+
+def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *, n_hmc: int = 500,
+                      n_fit: int = 500, n_burnin: int = 300, n_leapfrog: int = 10, step_size: float = 0.1,
+                      target_accept: float = 0.9, thin: int = 1, jitter: float = JITTER,
+                      cov_scale: float = 1.0, batch_size: int = 1000, z0: np.ndarray | None = None, return_info: bool = False,
+                      progress: bool = False):
+    """The paper's marginal likelihood estimator (Appendix D) for every row of x.
+
+    HMC on p_θ(z|x) (gradients by the decoder's hand-written backprop), a Gaussian fitted
+    per datapoint to ``n_fit`` samples, ``n_hmc`` new samples, and the harmonic-mean
+    formula p(x) ≈ ((1/L) Σ_l q(z_l) / (p(z_l) p(x|z_l)))⁻¹.  Consistent, but biased
+    upward for finite L and high-variance when q's tails exceed the posterior's; use it
+    for small Nz (the paper: Nz = 3 in Fig. 3).  Only the decoder is needed.
+
+    Parameters
+    ----------
+    params : dict
+        ``{"theta": ...}``, optionally with ``"phi"`` (then the chains start at the
+        encoder mean; otherwise at a draw from the prior, and burn-in must be long enough).
+    x : ndarray, shape (N, D)
+    rng : numpy.random.Generator
+    n_hmc : int
+        L, the new posterior samples per datapoint of step 3.
+    n_fit : int
+        Posterior samples per datapoint the Gaussian is fitted to (step 1).
+    n_burnin : int
+        Discarded HMC transitions (with step-size adaptation) before step 1.
+    n_leapfrog, step_size, target_accept, thin, jitter
+        HMC settings (:func:`aevb_np.hmc.hmc_sample`; :data:`JITTER` for the jitter).
+    cov_scale : float
+        Multiplies the fitted covariance; < 1 lightens q's tails (safer, see module doc).
+    batch_size : int
+        Chains (datapoints) run side by side.
+    z0 : ndarray, shape (N, Nz), optional
+        Chain starts (e.g. MCEM's persistent chains).
+    return_info : bool
+        Also return ``{"accept_rate": (N,), "step_size": (N,)}``.
+    progress : bool
+        tqdm bar over datapoints.
+
+    Returns
+    -------
+    log_px : ndarray, shape (N,)
+        Nats per datapoint.
+    info : dict, only if ``return_info``
+
+    Raises
+    ------
+    ShapeError, NonFiniteError, SupportError, ConfigError
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D.
+    """
+    _check_rng(rng)
+    batch_size = _check_count(batch_size, "batch_size", 1)
+    _, Nz, _ = _check_model_and_x(params, x, need_encoder=False)
+    params, x = _as_float64(params, x)
+    if z0 is not None:
+        check_float_array("z0", z0, shape=(x.shape[0], Nz))
+        check_finite("z0", z0)
+    N = x.shape[0]
+    log_px, accept, steps = np.empty(N), np.empty(N), np.empty(N)
+    with _progress_bar(progress, N, "Appendix D log p(x)", "datapoint") as bar:
+        for sl in _batches(N, batch_size):
+            xb = x[sl]
+            start = _start_points(params, xb, rng) if z0 is None else np.asarray(z0[sl], dtype=np.float64)
+            est, info = appendix_d_log_px_from_target(
+                posterior_target(params["theta"], xb), start, rng, n_fit=n_fit, n_hmc=n_hmc, n_burnin=n_burnin,
+                n_leapfrog=n_leapfrog, step_size=step_size, target_accept=target_accept, thin=thin,
+                jitter=jitter, cov_scale=cov_scale, return_info=True)
+            log_px[sl], accept[sl], steps[sl] = est, info["accept_rate"], info["step_size"]
+            bar.update(xb.shape[0])
+    if return_info:
+        return log_px, {"accept_rate": accept, "step_size": steps}
+    return log_px
+
+
+def hmc_importance_sampled_log_px(params: Params, x: np.ndarray, K: int, rng: np.random.Generator, *,
+                                  n_fit: int = 200, n_burnin: int = 200, n_leapfrog: int = 10,
+                                  step_size: float = 0.1, target_accept: float = 0.9, jitter: float = JITTER,
+                                  cov_scale: float = 2.0, batch_size: int = 1000, max_rows: int = 10_000, z0: np.ndarray | None = None,
+                                  return_stderr: bool = False, progress: bool = False):
+    """Importance-sampled log p_θ(x_i) with an HMC-fitted Gaussian proposal; needs only the decoder.
+
+    For models without an encoder (MCEM, Appendix E) and to compare AEVB and MCEM with
+    one yardstick.  See :func:`hmc_importance_log_px_from_target`.
+
+    Parameters
+    ----------
+    params : dict
+        ``{"theta": ...}``, optionally with ``"phi"`` (only used to start the chains).
+    x : ndarray, shape (N, D)
+    K : int
+        Importance samples per datapoint.
+    rng : numpy.random.Generator
+    n_fit, n_burnin, n_leapfrog, step_size, target_accept, jitter
+        HMC settings for fitting the proposal.
+    cov_scale : float
+        Widening of the fitted covariance (default 2).
+    batch_size : int
+        Datapoints (chains) per pass.
+    max_rows : int
+        Decoder rows per forward pass in the IS stage.
+    z0 : ndarray, shape (N, Nz), optional
+        Chain starts.
+    return_stderr : bool
+        Also return the per-datapoint delta-method standard error.
+    progress : bool
+        tqdm bar over datapoints.
+
+    Returns
+    -------
+    log_px : ndarray, shape (N,)
+        Nats per datapoint.
+    stderr : ndarray, shape (N,), only if ``return_stderr``
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (steps 1-2); Burda et al. (2015).
+    """
+    _check_rng(rng)
+    batch_size = _check_count(batch_size, "batch_size", 1)
+    max_rows = _check_count(max_rows, "max_rows", 1)
+    _, Nz, _ = _check_model_and_x(params, x, need_encoder=False)
+    params, x = _as_float64(params, x)
+    if z0 is not None:
+        check_float_array("z0", z0, shape=(x.shape[0], Nz))
+        check_finite("z0", z0)
+    N = x.shape[0]
+    log_px, stderr = np.empty(N), np.empty(N)
+    with _progress_bar(progress, N, f"HMC-IS log p(x), K={K}", "datapoint") as bar:
+        for sl in _batches(N, batch_size):
+            xb = x[sl]
+            start = _start_points(params, xb, rng) if z0 is None else np.asarray(z0[sl], dtype=np.float64)
+            res = hmc_importance_log_px_from_target(
+                posterior_target(params["theta"], xb), log_joint(params["theta"], xb), start, K, rng,
+                n_fit=n_fit, n_burnin=n_burnin, n_leapfrog=n_leapfrog, step_size=step_size,
+                target_accept=target_accept, jitter=jitter, cov_scale=cov_scale,
+                chunk_size=max(1, max_rows // xb.shape[0]))
+            log_px[sl], stderr[sl] = res.log_px, res.stderr
+            bar.update(xb.shape[0])
+    return (log_px, stderr) if return_stderr else log_px
