@@ -1,7 +1,8 @@
 """Figures of the paper: sample grids (Fig. 5), learned manifolds (Fig. 4), bound curves (Fig. 2).
 
-All functions write PNG files through matplotlib's Agg backend (no display needed) and
-replace the target atomically, so a crash never leaves half an image.
+All functions write PNG files and replace the target atomically, so a crash never leaves
+half an image.  The module does not choose a matplotlib backend (that would break inline
+figures in a notebook); the command-line entry points select Agg.
 
 References
 ----------
@@ -14,15 +15,12 @@ import os
 import tempfile
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.stats import norm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.stats import norm  # noqa: E402
-
-from aevb_np import model  # noqa: E402
-from aevb_np.errors import ConfigError  # noqa: E402
+from aevb_np import model
+from aevb_np.errors import ConfigError
 
 
 def tile(images: np.ndarray, n_cols: int) -> np.ndarray:

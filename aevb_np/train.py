@@ -546,6 +546,9 @@ def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (2 for a user's mistake)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
     config = config_from_args(args)
     if args.resume is not None:
         try:

@@ -108,6 +108,9 @@ def main(argv=None) -> int:
     p.add_argument("--plot-only", action="store_true", help="only redraw from existing logs")
     p.add_argument("--quick", action="store_true", help="tiny networks and budgets (CI)")
     args = p.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
     try:
         if args.quick:
             panels = [("frey-face", 2)]

@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="experiments/fig45_out")
     p.add_argument("--quick", action="store_true", help="tiny networks and budgets (CI)")
     args = p.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     budget = min(args.budget, 2000) if args.quick else args.budget
