@@ -190,7 +190,8 @@ def load_params(path) -> Params:
         raise CheckpointError(f"parameter file {path} is truncated or corrupt ({exc})") from None
     if "sha256" in arrays:
         return load(path)["params"]
-    keys = [k for k in arrays if k.count("/") == 1 and k.split("/")[0] in ("phi", "theta")]
+    groups = ("phi", "theta", "theta_mu", "theta_log_var")  # the last two: full VB (App. F)
+    keys = [k for k in arrays if k.count("/") == 1 and k.split("/")[0] in groups]
     if not keys:
         raise CheckpointError(f"{path} holds no parameter arrays named like 'phi/W3'")
     return from_flat_dict({k: arrays[k] for k in keys})

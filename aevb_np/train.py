@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb_np import bounds, checkpoint, model, optim, plots
+from aevb_np import bounds, checkpoint, full_vb, model, optim, plots
 from aevb_np import data as data_mod
 from aevb_np.baselines import wake_sleep
 from aevb_np.errors import AEVBError, ConfigError, NonFiniteError, TrainingDivergedError
@@ -49,7 +49,7 @@ from aevb_np.errors import AEVBError, ConfigError, NonFiniteError, TrainingDiver
 logger = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "binarized-mnist", "frey-face")
-ALGORITHMS = ("aevb", "wake-sleep")
+ALGORITHMS = ("aevb", "wake-sleep", "full-vb")
 # Flags that may differ when resuming; every other field must match the saved config.
 RESUMABLE_CHANGES = ("epochs", "max_samples", "eval_every", "eval_per_decade", "checkpoint_every", "data_dir")
 
@@ -77,9 +77,11 @@ class TrainConfig:
         The N(0, I) prior as weight decay (§5).
     estimator : {"A", "B"}
         SGVB estimator of Eq. (6) or Eq. (7).
-    algorithm : {"aevb", "wake-sleep"}
-        AEVB (Algorithm 1) or the wake-sleep baseline of §5 with the same encoder and
-        decoder; both are evaluated with the same estimator-B lower bound.
+    algorithm : {"aevb", "wake-sleep", "full-vb"}
+        AEVB (Algorithm 1), the wake-sleep baseline of §5 with the same encoder and
+        decoder (both evaluated with the same estimator-B lower bound), or full VB of
+        Appendix F (a Gaussian q(θ) over the decoder; evaluated with its own bound
+        L(φ; X)/N, in which the prior over θ is a KL term instead of weight decay).
     epochs : float
         Budget in passes over the training set, unless ``max_samples`` is given.
     max_samples : int or None
@@ -160,6 +162,8 @@ class TrainConfig:
             raise ConfigError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
         if self.algorithm == "wake-sleep" and (self.estimator != "B" or self.samples_per_datapoint != 1):
             raise ConfigError("--estimator and --samples-per-datapoint apply to AEVB only, not to --algorithm wake-sleep")
+        if self.algorithm == "full-vb" and not self.weight_decay:
+            raise ConfigError("--no-weight-decay has no meaning with --algorithm full-vb (the prior over θ is in the bound)")
         if self.dtype not in ("float64", "float32"):
             raise ConfigError(f"--dtype must be float64 or float32, got {self.dtype!r}")
 
@@ -179,18 +183,26 @@ def _load_data(config: TrainConfig):
 
 def _make_optimizer(config: TrainConfig, n_train: int):
     scale = n_train / config.batch_size  # Eq. (8): N/M
+    # Full VB (App. F) has the prior over θ inside its bound (the KL of Eq. 24), so no decay.
+    decay = config.weight_decay and config.algorithm != "full-vb"
     if config.optimizer == "adagrad":
-        return optim.Adagrad(config.lr, scale=scale, weight_decay=config.weight_decay)
-    return optim.SGD(config.lr, scale=scale, weight_decay=config.weight_decay)
+        return optim.Adagrad(config.lr, scale=scale, weight_decay=decay)
+    return optim.SGD(config.lr, scale=scale, weight_decay=decay)
 
 
-def _evaluate(params, x_train_eval, x_test, seed: int, step: int) -> tuple[float, float]:
+def _evaluate(params, x_train_eval, x_test, seed: int, step: int, n_train: int) -> tuple[float, float]:
     """Average estimator-B lower bound on the fixed train subset and the test set.
 
-    Uses its own generator, seeded by (seed, step), so evaluating never changes the
-    training run's random stream (and a resumed run evaluates identically).
+    For full VB (params with ``theta_mu``) the bound is each datapoint's share of
+    L(φ; X) of Appendix F, with θ drawn from q(θ) and the KL over θ spread over the N
+    training points.  Uses its own generator, seeded by (seed, step), so evaluating never
+    changes the training run's random stream (and a resumed run evaluates identically).
     """
     rng = np.random.default_rng([seed, 0xE7A1, step])
+    if "theta_mu" in params:
+        train_lb = float(full_vb.lower_bound(params, x_train_eval, rng, n_train).mean())
+        test_lb = float(full_vb.lower_bound(params, x_test, rng, n_train).mean())
+        return train_lb, test_lb
     train_lb = float(bounds.lower_bound(params, x_train_eval, rng).mean())
     test_lb = float(bounds.lower_bound(params, x_test, rng).mean())
     return train_lb, test_lb
@@ -362,8 +374,12 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         log_rows = _read_log(log_path, step)
         logger.info("resumed %s at step %d (%d samples)", out, step, samples)
     else:
-        params = model.init_params(x_train.shape[1], config.resolved_hidden(), config.n_latent,
-                                   decoder, rng, config.init_std, np.dtype(config.dtype))
+        if config.algorithm == "full-vb":
+            params = full_vb.init_full_vb_params(x_train.shape[1], config.resolved_hidden(), config.n_latent, rng,
+                                                 decoder, config.init_std, dtype=np.dtype(config.dtype))
+        else:
+            params = model.init_params(x_train.shape[1], config.resolved_hidden(), config.n_latent,
+                                       decoder, rng, config.init_std, np.dtype(config.dtype))
         perm, position, step, samples, epoch = rng.permutation(N), 0, 0, 0, 0
         log_rows = []
     estimator = bounds.estimator_B if config.estimator == "B" else bounds.estimator_A
@@ -377,6 +393,11 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
             objectives, grads = wake_sleep.wake_sleep_gradients(params, xb, rng, validate=False)
             return float(objectives["wake"].mean()), grads
         eps = rng.standard_normal((L, M, Nz), dtype=x_train.dtype)
+        if config.algorithm == "full-vb":
+            # One θ̃ = μ_θ + σ_θ ζ per minibatch (App. F, Algorithm 2).
+            zeta = full_vb.draw_zeta(params, rng)
+            bound, grads = full_vb.full_vb_estimator(params, xb, eps, zeta, N, config.estimator, validate=False)
+            return float(bound.mean()), grads
         elbo, grads = estimator(params, xb, eps, validate=False)
         return float(elbo.mean()), grads
 
@@ -390,7 +411,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
                         config=dataclasses.asdict(config))
 
     def evaluate_and_log(wall):
-        train_lb, test_lb = _evaluate(params, x_train_eval, x_test, config.seed, step)
+        train_lb, test_lb = _evaluate(params, x_train_eval, x_test, config.seed, step, N)
         row = {"step": step, "samples": samples, "epoch": epoch, "train_lower_bound": train_lb,
                "test_lower_bound": test_lb, "train_seconds": round(wall, 3)}
         log_rows.append(row)
@@ -448,8 +469,16 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         evaluate_and_log(wall)
     checkpoint.save_params(out / "params.npz", params)
     shape = data_mod.DATASET_SHAPES[config.dataset][1]
-    plots.save_image_grid(out / "samples.png", plots.sample_images(params, np.random.default_rng([config.seed, 5]), 100),
-                          shape, n_cols=10, title=f"{config.dataset}, Nz={Nz}, {samples} samples")
+    if config.algorithm == "full-vb":
+        # Samples draw θ ~ q(θ) (rows) as well as z ~ p(z) (columns); and σ_θ of the output layer.
+        full_vb.save_samples(out / "samples.png", params, np.random.default_rng([config.seed, 5]), shape,
+                             title=f"{config.dataset}, full VB, Nz={Nz}: rows θ ~ q(θ), columns z ~ p(z)")
+        out_layer = "W2" if decoder == "bernoulli" else "W4"
+        full_vb.save_posterior_std(out / "posterior_std.png", params, shape, array=out_layer,
+                                   title=f"posterior std of {out_layer}, one image per hidden unit")
+    else:
+        plots.save_image_grid(out / "samples.png", plots.sample_images(params, np.random.default_rng([config.seed, 5]), 100),
+                              shape, n_cols=10, title=f"{config.dataset}, Nz={Nz}, {samples} samples")
     summary = {"step": step, "samples": samples, "train_seconds": round(wall, 3),
                "train_lower_bound": log_rows[-1]["train_lower_bound"],
                "test_lower_bound": log_rows[-1]["test_lower_bound"]}

@@ -86,3 +86,19 @@ def test_log_spaced_evaluation_points_for_fig2():
     points = [s for s in range(100, 100_001, 100) if _crosses_eval_point(s - 100, s, config)]
     # 10^(k/4): 178, 316, 562, 1000, ... each reached at the first multiple of M = 100 past it.
     assert points == [200, 400, 600, 1000, 1800, 3200, 5700, 10000, 17800, 31700, 56300, 100000]
+
+
+def test_full_vb_trains_from_the_cli_loop_and_draws_samples_and_posterior_std(tmp_path):
+    config = TrainConfig(algorithm="full-vb", hidden=50, n_latent=5, lr=0.1, max_samples=6_000, eval_every=6_000,
+                         eval_train_size=1000, seed=0)
+    result = train(config, tmp_path / "fvb", progress=False)
+    first, last = result["log"][0]["test_lower_bound"], result["log"][-1]["test_lower_bound"]
+    assert last > first + 250, result["log"]
+    assert (tmp_path / "fvb" / "posterior_std.png").exists() and (tmp_path / "fvb" / "samples.png").exists()
+    saved = checkpoint.load_params(tmp_path / "fvb" / "params.npz")
+    assert set(saved) == {"phi", "theta_mu", "theta_log_var"}
+    # Resuming a full-VB run is exact too.
+    part = train(config, tmp_path / "fvb2", progress=False, stop_after_steps=17)
+    assert not part["finished"]
+    resumed = train(config, tmp_path / "fvb2", resume=True, progress=False)
+    np.testing.assert_array_equal(resumed["params"]["theta_log_var"]["W2"], result["params"]["theta_log_var"]["W2"])
