@@ -23,6 +23,8 @@ EXPECTED = [
     "03_backprop_by_hand.ipynb",
     "04_training_on_mnist.ipynb",
     "05_frey_face.ipynb",
+    "06_marginal_likelihood.ipynb",
+    "07_full_vb.ipynb",
 ]
 IDS = [p.name for p in NOTEBOOKS]
 
