@@ -16,6 +16,12 @@ Each function returns the estimate per datapoint and, by hand-written backprop, 
 gradient of its *sum* over the minibatch with respect to every array of ``params``.
 The training loop scales that sum by N/M (Eq. 8); see :mod:`aevb_np.train`.
 
+Fast path: pass ``grads=`` (a nested dict from :func:`aevb_np.params.zeros_like`, whose
+arrays are views into one flat buffer) and ``workspace=`` (a dict kept from step to
+step); the gradients are then written into ``grads`` and every large intermediate lives
+in ``workspace``, so a training step allocates no large array and the optimizer updates
+one contiguous buffer.  The arithmetic is the same as without them.
+
 Units: nats per datapoint.  For continuous data (Frey Face) the bound is a log *density*
 over [0,1]-scaled pixels, so it is positive and large.
 
@@ -31,8 +37,8 @@ import numpy as np
 from aevb_np import distributions as dist
 from aevb_np import model
 from aevb_np.checks import check_finite, check_float_array, check_unit_interval
-from aevb_np.errors import ConfigError, NonFiniteError
-from aevb_np.params import Params, check_params
+from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
+from aevb_np.params import Params, check_params, shapes_of
 
 ESTIMATORS = ("A", "B")
 
@@ -65,7 +71,11 @@ def check_inputs(params: Params, x: np.ndarray, eps: np.ndarray | None = None) -
     D, H, Nz, decoder = model.architecture(params)
     check_params(params, model.param_shapes(D, H, Nz, decoder))
     check_float_array("x", x, shape=(None, D))
-    check_finite("x", x)
+    # x may be the whole training set: min and max are NaN or ±inf exactly when some entry
+    # is, and need no (N, D) boolean temporary (47 MB for MNIST) as np.isfinite(x) would.
+    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        check_finite("x", x)  # builds the message naming the first bad entry
     if decoder == "bernoulli":
         check_unit_interval("x", x)
     if eps is not None:
@@ -74,6 +84,25 @@ def check_inputs(params: Params, x: np.ndarray, eps: np.ndarray | None = None) -
             raise ConfigError(f"eps must hold at least one sample (L >= 1), got shape {eps.shape}")
         check_finite("eps", eps)
     return D, H, Nz, decoder
+
+
+def _check_grads_out(params: Params, grads: Params, x: np.ndarray, eps: np.ndarray) -> None:
+    """``grads`` must mirror ``params`` and share one dtype with it, ``x`` and ``eps``.
+
+    A float64 ``x`` with float32 parameters would silently run the step in float64.
+    """
+    dtype = params["phi"]["W3"].dtype
+    check_params(grads, shapes_of(params))
+    for name, a in (("x", x), ("eps", eps)):
+        if a.dtype != dtype:
+            raise ShapeError(f"{name} must have the parameters' dtype {dtype} on the grads= path, got {a.dtype}")
+    for g, arrays in grads.items():
+        for k, a in arrays.items():
+            if a.dtype != dtype or params[g][k].dtype != dtype:
+                raise ShapeError(
+                    f"grads[{g!r}][{k!r}] and params[{g!r}][{k!r}] must have dtype {dtype}, "
+                    f"got {a.dtype} and {params[g][k].dtype}"
+                )
 
 
 def _diagnose_non_finite(params: Params, elbo: np.ndarray) -> None:
@@ -89,19 +118,25 @@ def _diagnose_non_finite(params: Params, elbo: np.ndarray) -> None:
     )
 
 
-def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_grad: bool, validate: bool):
+def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_grad: bool, validate: bool,
+          grads: Params | None = None, workspace: dict | None = None):
     """Shared forward/backward of estimators A and B (see the module docstring)."""
     if validate:
         check_inputs(params, x, eps)
+        if grads is not None:
+            _check_grads_out(params, grads, x, eps)
     phi, theta = params["phi"], params["theta"]
     L, M, Nz = eps.shape
 
     # Forward, Eq. (9)-(10): q_φ(z|x) = N(mu, diag(σ²)), z = mu + σ ⊙ eps.
-    mu, log_var, h_enc = model.encode(phi, x)
+    mu, log_var, h_enc = model.encode(phi, x, workspace)
     sigma = np.exp(0.5 * log_var)
     z = mu + sigma * eps  # (L, M, Nz)
-    out = model.decode(theta, z.reshape(L * M, Nz))
-    ll = model.log_likelihood(x, out)  # (L, M): log p_θ(x_i | z_{l,i})
+    z_rows = z.reshape(L * M, Nz)
+    out = model.decode(theta, z_rows, workspace)
+    # (L, M): log p_θ(x_i | z_{l,i}), and its gradient at the decoder's outputs from the
+    # same sweep: the two share their costly part, and with a workspace neither allocates.
+    ll, dout = model.log_likelihood_and_grad(x, out, workspace)
 
     if estimator == "B":
         # Eq. (7)/(10): −KL in closed form (Appendix B) + (1/L) Σ_l log p_θ(x|z_l).
@@ -119,9 +154,11 @@ def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_g
         return elbo, None
 
     # Backward of Σ_i elbo_i, in the order of the forward pass read backwards.
-    # Each log p_θ(x|z_l) term enters with weight 1/L.
-    dll = np.full((L, M), 1.0 / L, dtype=x.dtype)
-    dz, grads_theta = model.log_likelihood_backward(theta, z.reshape(L * M, Nz), x, out, dll)
+    # Each log p_θ(x|z_l) term enters with weight 1/L (nothing to do for the paper's L = 1).
+    if L > 1:
+        for d in dout.values():
+            d *= 1.0 / L
+    dz, grads_theta = model.decode_backward(theta, z_rows, out, dout, None if grads is None else grads["theta"], workspace)
     dz = dz.reshape(L, M, Nz)
     if estimator == "A":
         dz -= z / L  # d/dz log p_θ(z) = −z, weight 1/L
@@ -136,11 +173,14 @@ def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_g
     else:
         # −log q_φ(z|x) = ½ Σ_j (log 2π + log σ_j² + eps_j²): d/dlog_var_j = ½ per sample.
         dlog_var += 0.5
-    grads_phi = model.encode_backward(phi, x, h_enc, dmu, dlog_var)
+    grads_phi = model.encode_backward(phi, x, h_enc, dmu, dlog_var, None if grads is None else grads["phi"], workspace)
+    if grads is not None:
+        return elbo, grads
     return elbo, {"phi": grads_phi, "theta": grads_theta}
 
 
-def estimator_B(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool = True, validate: bool = True):
+def estimator_B(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool = True, validate: bool = True,
+                *, grads: Params | None = None, workspace: dict | None = None):
     """SGVB estimator B: closed-form −KL plus the Monte Carlo reconstruction term.
 
     ``elbo_i = ½ Σ_j (1 + log σ²_ij − μ²_ij − σ²_ij) + (1/L) Σ_l log p_θ(x_i | z_il)``
@@ -159,6 +199,13 @@ def estimator_B(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool 
     validate : bool
         Check every input (the default).  The training loop checks its data once and
         passes False; non-finite results are always detected.
+    grads : dict, optional
+        Nested dict shaped like ``params`` (e.g. ``params.zeros_like(params)``) into whose
+        arrays the gradient is written; it is then the dict returned.  ``x``, ``eps``,
+        ``params`` and ``grads`` must share one dtype.
+    workspace : dict, optional
+        A dict the caller keeps across calls (start with ``{}``): intermediate arrays are
+        allocated into it once and reused (:func:`aevb_np.params.scratch`).
 
     Returns
     -------
@@ -170,27 +217,29 @@ def estimator_B(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool 
     Raises
     ------
     ShapeError, NonFiniteError, SupportError
-        See :func:`check_inputs`; NonFiniteError also if the estimate is not finite.
+        See :func:`check_inputs`; NonFiniteError also if the estimate is not finite;
+        ShapeError if ``grads`` does not mirror ``params`` or a dtype differs.
 
     References
     ----------
     Kingma & Welling (2014), Eq. (7) with Eq. (10); Appendix B for the KL.
     """
-    return _sgvb(params, x, eps, "B", need_grad, validate)
+    return _sgvb(params, x, eps, "B", need_grad, validate, grads, workspace)
 
 
-def estimator_A(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool = True, validate: bool = True):
+def estimator_A(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool = True, validate: bool = True,
+                *, grads: Params | None = None, workspace: dict | None = None):
     """SGVB estimator A: the Monte Carlo average of log p_θ(x, z) − log q_φ(z|x).
 
     ``elbo_i = (1/L) Σ_l [log p_θ(x_i | z_il) + log p_θ(z_il) − log q_φ(z_il | x_i)]``.
 
-    Same contract as :func:`estimator_B` (shapes, units, errors).
+    Same contract as :func:`estimator_B` (shapes, units, errors, ``grads`` and ``workspace``).
 
     References
     ----------
     Kingma & Welling (2014), Eq. (6).
     """
-    return _sgvb(params, x, eps, "A", need_grad, validate)
+    return _sgvb(params, x, eps, "A", need_grad, validate, grads, workspace)
 
 
 def draw_eps(rng: np.random.Generator, L: int, M: int, n_latent: int, dtype=np.float64) -> np.ndarray:
@@ -198,8 +247,10 @@ def draw_eps(rng: np.random.Generator, L: int, M: int, n_latent: int, dtype=np.f
     return rng.standard_normal((L, M, n_latent), dtype=dtype)
 
 
-def estimate(params: Params, x: np.ndarray, rng: np.random.Generator, L: int = 1, estimator: str = "B", need_grad: bool = True, validate: bool = True):
-    """Draw ``eps`` from ``rng`` and call estimator A or B (same returns).
+def estimate(params: Params, x: np.ndarray, rng: np.random.Generator, L: int = 1, estimator: str = "B", need_grad: bool = True, validate: bool = True,
+             *, grads: Params | None = None, workspace: dict | None = None):
+    """Draw ``eps`` from ``rng`` and call estimator A or B (same returns; ``grads`` and
+    ``workspace`` as in :func:`estimator_B`).
 
     Raises
     ------
@@ -212,7 +263,7 @@ def estimate(params: Params, x: np.ndarray, rng: np.random.Generator, L: int = 1
         raise ConfigError(f"L (samples per datapoint) must be a positive integer, got {L!r}")
     Nz = params["phi"]["W4"].shape[0]
     eps = draw_eps(rng, L, x.shape[0], Nz, x.dtype)
-    return _sgvb(params, x, eps, estimator, need_grad, validate)
+    return _sgvb(params, x, eps, estimator, need_grad, validate, grads, workspace)
 
 
 def lower_bound(params: Params, x: np.ndarray, rng: np.random.Generator, L: int = 1, batch_size: int = 1000) -> np.ndarray:
@@ -240,7 +291,9 @@ def lower_bound(params: Params, x: np.ndarray, rng: np.random.Generator, L: int 
     """
     check_inputs(params, x)
     out = np.empty(x.shape[0], dtype=x.dtype)
+    workspace: dict = {}  # the batches reuse one set of intermediate arrays
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]
-        out[start : start + xb.shape[0]] = estimate(params, xb, rng, L, "B", need_grad=False, validate=False)[0]
+        out[start : start + xb.shape[0]] = estimate(params, xb, rng, L, "B", need_grad=False, validate=False,
+                                                    workspace=workspace)[0]
     return out

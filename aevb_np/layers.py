@@ -14,6 +14,12 @@ Weights are stored in the paper's orientation ``(n_out, n_in)`` (Appendix C writ
 References
 ----------
 Kingma & Welling (2014), Appendix C (the MLPs these layers build).
+
+Every function takes an optional ``out=`` (``dh=``, ``dW=``, ``db=`` for the backward
+of the affine map): a preallocated array the result is written into, as NumPy's own
+``out=`` does.  Without it a fresh array is returned.  The arithmetic is the same either
+way; the training loop passes buffers it keeps from step to step so that a step
+allocates nothing (see :func:`aevb_np.params.scratch`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 from scipy.special import expit
 
 
-def affine_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+def affine_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Affine map ``W h + b`` for a batch of rows.
 
     Parameters
@@ -31,19 +37,28 @@ def affine_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     W : ndarray, shape (n_out, n_in)
         Paper orientation (Appendix C).
     b : ndarray, shape (n_out,)
+    out : ndarray, shape (M, n_out), optional
+        Where to write the result (must not overlap ``h``).
 
     Returns
     -------
     ndarray, shape (M, n_out)
         ``h @ W.T + b``.
     """
-    out = h @ W.T
+    out = np.matmul(h, W.T, out=out)  # W.T is a view: BLAS reads W transposed, no copy
     out += b
     return out
 
 
 def affine_backward(
-    dout: np.ndarray, h: np.ndarray, W: np.ndarray, need_dh: bool = True
+    dout: np.ndarray,
+    h: np.ndarray,
+    W: np.ndarray,
+    need_dh: bool = True,
+    *,
+    dh: np.ndarray | None = None,
+    dW: np.ndarray | None = None,
+    db: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of an affine map given the upstream gradient.
 
@@ -56,6 +71,9 @@ def affine_backward(
     W : ndarray, shape (n_out, n_in)
     need_dh : bool
         Skip the input gradient (one GEMM) when the input is data.
+    dh, dW, db : ndarray, optional
+        Where to write the three results (for example the views of a flat gradient
+        buffer, :func:`aevb_np.params.zeros_like`); they are overwritten, not added to.
 
     Returns
     -------
@@ -63,34 +81,51 @@ def affine_backward(
     dW : ndarray, shape (n_out, n_in)
     db : ndarray, shape (n_out,)
     """
-    dW = dout.T @ h
-    db = dout.sum(axis=0)
-    dh = dout @ W if need_dh else None
+    dW = np.matmul(dout.T, h, out=dW)  # dL/dW = Σ_rows dout hᵀ
+    db = np.sum(dout, axis=0, out=db)
+    dh = np.matmul(dout, W, out=dh) if need_dh else None
     return dh, dW, db
 
 
-def tanh_forward(a: np.ndarray) -> np.ndarray:
-    """Hyperbolic tangent, the hidden nonlinearity of Appendix C."""
-    return np.tanh(a)
+def tanh_forward(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Hyperbolic tangent, the hidden nonlinearity of Appendix C (``out=a`` works in place)."""
+    return np.tanh(a, out=out)
 
 
-def tanh_backward(dout: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Gradient through ``h = tanh(a)``: ``dout * (1 - h**2)``, written from the output ``h``."""
-    return dout * (1.0 - h * h)
+def tanh_backward(dout: np.ndarray, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Gradient through ``h = tanh(a)``: ``dout * (1 - h**2)``, written from the output ``h``.
+
+    ``out`` (optional) receives the result; it may be ``h`` itself but not ``dout``.
+    """
+    out = np.multiply(h, h, out=out)  # the three lines are dout * (1.0 - h * h)
+    np.subtract(1.0, out, out=out)
+    np.multiply(dout, out, out=out)
+    return out
 
 
-def sigmoid(a: np.ndarray) -> np.ndarray:
+def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Logistic sigmoid ``1 / (1 + exp(-a))`` without overflow for large ``|a|``.
 
     ``scipy.special.expit`` is evaluated in a form that never exponentiates a large
     positive number, so ``a = ±1e4`` gives exactly 1 or 0 and no warning.
     """
-    return expit(a)
+    return expit(a, out=out)
 
 
-def softplus(a: np.ndarray) -> np.ndarray:
-    """``log(1 + exp(a))`` evaluated stably as ``max(a, 0) + log1p(exp(-|a|))``."""
-    return np.maximum(a, 0.0) + np.log1p(np.exp(-np.abs(a)))
+def softplus(a: np.ndarray, out: np.ndarray | None = None, work: np.ndarray | None = None) -> np.ndarray:
+    """``log(1 + exp(a))`` evaluated stably as ``max(a, 0) + log1p(exp(-|a|))``.
+
+    ``out`` and ``work`` (optional, shaped like ``a``, distinct from ``a`` and from each
+    other) receive the result and the intermediate ``log1p(exp(-|a|))``.
+    """
+    a = np.asarray(a, dtype=np.result_type(a, 0.0))  # integers become floats; float32 stays float32
+    t = np.abs(a, out=np.empty_like(a) if work is None else work)
+    np.negative(t, out=t)  # −|a| <= 0, so exp never overflows
+    np.exp(t, out=t)
+    np.log1p(t, out=t)
+    out = np.maximum(a, 0.0, out=out)
+    out += t
+    return out
 
 
 def log_sigmoid(a: np.ndarray) -> np.ndarray:

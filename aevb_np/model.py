@@ -25,6 +25,13 @@ vectors the paper's ``W h + b`` is ``h @ W.T + b``.  The encoder's parameters ar
 ``params["phi"]``, the decoder's ``params["theta"]``; the Gaussian decoder reuses the
 names ``W3 … b5`` of Appendix C.2 inside ``theta``.
 
+Every forward and backward function takes two optional arguments that change where
+results are stored, never what they are: ``grads``, a dict (e.g. one group of
+:func:`aevb_np.params.zeros_like`) whose arrays receive the parameter gradients, and
+``workspace``, a dict the caller keeps across calls in which intermediate arrays live
+(:func:`aevb_np.params.scratch`).  With both, a training step allocates nothing; arrays
+returned from a workspace are overwritten by the next call that uses it.
+
 References
 ----------
 Kingma & Welling (2014), §3, §5 and Appendix C.
@@ -43,7 +50,7 @@ from aevb_np.layers import (
     tanh_backward,
     tanh_forward,
 )
-from aevb_np.params import Params, Shapes, allocate
+from aevb_np.params import Params, Shapes, allocate, scratch
 
 DECODERS = ("bernoulli", "gaussian")
 
@@ -162,7 +169,7 @@ def architecture(params: Params) -> tuple[int, int, int, str]:
 # --------------------------------------------------------------------------- encoder
 
 
-def encode(phi: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def encode(phi: dict, x: np.ndarray, workspace: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward pass of the Gaussian MLP encoder q_φ(z|x).
 
     Parameters
@@ -170,6 +177,8 @@ def encode(phi: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     phi : dict
         ``W3 (H, D), b3 (H,), W4 (Nz, H), b4 (Nz,), W5 (Nz, H), b5 (Nz,)``.
     x : ndarray, shape (M, D)
+    workspace : dict, optional
+        Scratch arrays kept by the caller (see the module docstring).
 
     Returns
     -------
@@ -182,14 +191,23 @@ def encode(phi: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     ----------
     Kingma & Welling (2014), Appendix C.2, Eq. (12); §3, Eq. (9).
     """
-    h = tanh_forward(affine_forward(x, phi["W3"], phi["b3"]))
-    mu = affine_forward(h, phi["W4"], phi["b4"])
-    log_var = affine_forward(h, phi["W5"], phi["b5"])
+    M, H, Nz = x.shape[0], phi["W3"].shape[0], phi["W4"].shape[0]
+    dtype = np.result_type(x, phi["W3"])
+    h = affine_forward(x, phi["W3"], phi["b3"], out=scratch(workspace, "enc.h", (M, H), dtype))
+    tanh_forward(h, out=h)  # h = tanh(W3 x + b3), in place
+    mu = affine_forward(h, phi["W4"], phi["b4"], out=scratch(workspace, "enc.mu", (M, Nz), dtype))
+    log_var = affine_forward(h, phi["W5"], phi["b5"], out=scratch(workspace, "enc.log_var", (M, Nz), dtype))
     return mu, log_var, h
 
 
 def encode_backward(
-    phi: dict, x: np.ndarray, h: np.ndarray, dmu: np.ndarray, dlog_var: np.ndarray
+    phi: dict,
+    x: np.ndarray,
+    h: np.ndarray,
+    dmu: np.ndarray,
+    dlog_var: np.ndarray,
+    grads: dict | None = None,
+    workspace: dict | None = None,
 ) -> dict:
     """Backward pass of the encoder: gradients of the objective w.r.t. every φ array.
 
@@ -202,24 +220,33 @@ def encode_backward(
         From :func:`encode`.
     dmu, dlog_var : ndarray, shape (M, Nz)
         Total gradients arriving at ``mu`` and ``log_var`` (all paths already summed).
+    grads : dict, optional
+        Arrays shaped like ``phi`` that receive the gradients (overwritten).
+    workspace : dict, optional
+        Scratch arrays kept by the caller.
 
     Returns
     -------
     dict
-        ``{"W3": (H, D), "b3": (H,), "W4": ..., "b5": ...}``.
+        ``{"W3": (H, D), "b3": (H,), "W4": ..., "b5": ...}`` (``grads`` itself if given).
     """
-    dh4, dW4, db4 = affine_backward(dmu, h, phi["W4"])
-    dh5, dW5, db5 = affine_backward(dlog_var, h, phi["W5"])
+    g = dict.fromkeys(phi) if grads is None else grads  # None entries: allocate
+    dtype = np.result_type(h, dmu, phi["W4"])
+    dh4, g["W4"], g["b4"] = affine_backward(
+        dmu, h, phi["W4"], dh=scratch(workspace, "enc.dh4", h.shape, dtype), dW=g["W4"], db=g["b4"])
+    dh5, g["W5"], g["b5"] = affine_backward(
+        dlog_var, h, phi["W5"], dh=scratch(workspace, "enc.dh5", h.shape, dtype), dW=g["W5"], db=g["b5"])
     # h feeds both heads (fan-out): its gradient is the sum of the two.
-    dh = dh4 + dh5
-    _, dW3, db3 = affine_backward(tanh_backward(dh, h), x, phi["W3"], need_dh=False)
-    return {"W3": dW3, "b3": db3, "W4": dW4, "b4": db4, "W5": dW5, "b5": db5}
+    dh = np.add(dh4, dh5, out=dh4)
+    da3 = tanh_backward(dh, h, out=dh5)  # dh5 has been added in: its buffer is free for da3
+    _, g["W3"], g["b3"] = affine_backward(da3, x, phi["W3"], need_dh=False, dW=g["W3"], db=g["b3"])
+    return g
 
 
 # --------------------------------------------------------------------------- decoders
 
 
-def decode(theta: dict, z: np.ndarray) -> dict:
+def decode(theta: dict, z: np.ndarray, workspace: dict | None = None) -> dict:
     """Forward pass of the decoder p_θ(x|z) (Bernoulli or Gaussian, by the names in ``theta``).
 
     Parameters
@@ -229,6 +256,8 @@ def decode(theta: dict, z: np.ndarray) -> dict:
         b4, W5 (D, H), b5``.
     z : ndarray, shape (N, Nz)
         Latent codes (N = L·M rows for a minibatch with L samples each).
+    workspace : dict, optional
+        Scratch arrays kept by the caller.
 
     Returns
     -------
@@ -240,15 +269,21 @@ def decode(theta: dict, z: np.ndarray) -> dict:
     ----------
     Kingma & Welling (2014), Appendix C.1 (Eq. 11) and C.2 (Eq. 12).
     """
-    if "W1" in theta:
-        h = tanh_forward(affine_forward(z, theta["W1"], theta["b1"]))
-        return {"h": h, "logits": affine_forward(h, theta["W2"], theta["b2"])}
-    h = tanh_forward(affine_forward(z, theta["W3"], theta["b3"]))
-    return {
-        "h": h,
-        "mu": sigmoid(affine_forward(h, theta["W4"], theta["b4"])),
-        "log_var": affine_forward(h, theta["W5"], theta["b5"]),
-    }
+    N = z.shape[0]
+    if "W1" in theta:  # Bernoulli decoder, Appendix C.1
+        (D, H), dtype = theta["W2"].shape, np.result_type(z, theta["W1"])
+        h = affine_forward(z, theta["W1"], theta["b1"], out=scratch(workspace, "dec.h", (N, H), dtype))
+        tanh_forward(h, out=h)  # h = tanh(W1 z + b1), in place
+        logits = affine_forward(h, theta["W2"], theta["b2"], out=scratch(workspace, "dec.logits", (N, D), dtype))
+        return {"h": h, "logits": logits}
+    # Gaussian decoder, Appendix C.2
+    (D, H), dtype = theta["W4"].shape, np.result_type(z, theta["W3"])
+    h = affine_forward(z, theta["W3"], theta["b3"], out=scratch(workspace, "dec.h", (N, H), dtype))
+    tanh_forward(h, out=h)  # h = tanh(W3 z + b3), in place
+    mu = affine_forward(h, theta["W4"], theta["b4"], out=scratch(workspace, "dec.mu", (N, D), dtype))
+    sigmoid(mu, out=mu)  # mu_x = sigmoid(W4 h + b4), in place
+    log_var = affine_forward(h, theta["W5"], theta["b5"], out=scratch(workspace, "dec.log_var", (N, D), dtype))
+    return {"h": h, "mu": mu, "log_var": log_var}
 
 
 def decoder_mean(theta: dict, z: np.ndarray) -> np.ndarray:
@@ -284,8 +319,112 @@ def log_likelihood(x: np.ndarray, out: dict) -> np.ndarray:
     )
 
 
+def log_likelihood_and_grad(x: np.ndarray, out: dict, workspace: dict | None = None) -> tuple[np.ndarray, dict]:
+    """log p_θ(x|z) and its gradient with respect to the decoder's outputs, in one sweep.
+
+    The same numbers as :func:`log_likelihood` and the first step of
+    :func:`log_likelihood_backward`; for the Bernoulli decoder the value and the
+    gradient share one ``softplus`` (:func:`aevb_np.distributions.bernoulli_log_likelihood_and_grad`).
+
+    Parameters
+    ----------
+    x : ndarray, shape (M, D)
+    out : dict
+        From :func:`decode` on ``z`` of shape (L·M, Nz).
+    workspace : dict, optional
+        Scratch arrays kept by the caller.
+
+    Returns
+    -------
+    ll : ndarray, shape (L, M)
+        log p_θ(x_i | z_{l,i}) in nats.
+    dout : dict
+        ``{"logits": (L·M, D)}`` (Bernoulli) or ``{"mu": (L·M, D), "log_var": (L·M, D)}``
+        (Gaussian): d ll / d(each output of :func:`decode`).
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (11) and Eq. (12).
+    """
+    M, D = x.shape
+    if "logits" in out:
+        a = out["logits"].reshape(-1, M, D)
+        dtype = np.result_type(x, a)
+        # Eq. (11): d/da [x a − softplus(a)] = x − sigmoid(a).
+        ll, dlogits = dist.bernoulli_log_likelihood_and_grad(
+            x, a, grad=scratch(workspace, "dec.dlogits", a.shape, dtype),
+            work=scratch(workspace, "dec.softplus", a.shape, dtype))
+        return ll, {"logits": dlogits.reshape(-1, D)}
+    mu_x, log_var_x = out["mu"].reshape(-1, M, D), out["log_var"].reshape(-1, M, D)
+    ll = dist.log_normal_diag(x, mu_x, log_var_x)
+    dmu_x, dlog_var_x = dist.log_normal_diag_grad(x, mu_x, log_var_x)
+    return ll, {"mu": dmu_x.reshape(-1, D), "log_var": dlog_var_x.reshape(-1, D)}
+
+
+def decode_backward(
+    theta: dict, z: np.ndarray, out: dict, dout: dict, grads: dict | None = None, workspace: dict | None = None
+) -> tuple[np.ndarray, dict]:
+    """Backward pass through the decoder, from the gradient at its outputs to ``z`` and θ.
+
+    Parameters
+    ----------
+    theta : dict
+    z : ndarray, shape (N, Nz)
+    out : dict
+        From :func:`decode` on ``z``.
+    dout : dict
+        Gradient of the objective with respect to each output of :func:`decode`
+        (``"logits"``, or ``"mu"`` and ``"log_var"``), each (N, D).
+    grads : dict, optional
+        Arrays shaped like ``theta`` that receive the gradients (overwritten).
+    workspace : dict, optional
+        Scratch arrays kept by the caller.
+
+    Returns
+    -------
+    dz : ndarray, shape (N, Nz)
+    grads : dict
+        Gradients for every array of ``theta`` (``grads`` itself if given).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 and C.2, differentiated layer by layer.
+    """
+    g = dict.fromkeys(theta) if grads is None else grads  # None entries: allocate
+    h = out["h"]
+    dtype = np.result_type(h, *dout.values())
+    if "logits" in out:
+        dh, g["W2"], g["b2"] = affine_backward(
+            dout["logits"], h, theta["W2"], dh=scratch(workspace, "dec.dh", h.shape, dtype), dW=g["W2"], db=g["b2"])
+        da1 = tanh_backward(dh, h, out=scratch(workspace, "dec.da", h.shape, dtype))
+        dz, g["W1"], g["b1"] = affine_backward(
+            da1, z, theta["W1"], dh=scratch(workspace, "dec.dz", z.shape, dtype), dW=g["W1"], db=g["b1"])
+        return dz, g
+    mu_x = out["mu"]
+    # mu_x = sigmoid(a4): d mu_x / d a4 = mu_x (1 − mu_x); the three lines are dmu_x * mu_x * (1 − mu_x).
+    da4 = np.subtract(1.0, mu_x, out=scratch(workspace, "dec.da4", mu_x.shape, dtype))
+    da4 *= mu_x
+    da4 *= dout["mu"]
+    dh, g["W4"], g["b4"] = affine_backward(
+        da4, h, theta["W4"], dh=scratch(workspace, "dec.dh", h.shape, dtype), dW=g["W4"], db=g["b4"])
+    dh5, g["W5"], g["b5"] = affine_backward(
+        dout["log_var"], h, theta["W5"], dh=scratch(workspace, "dec.dh5", h.shape, dtype), dW=g["W5"], db=g["b5"])
+    # h feeds both output heads (fan-out): its gradient is the sum of the two.
+    dh = np.add(dh, dh5, out=dh)
+    da3 = tanh_backward(dh, h, out=dh5)  # dh5 has been added in: its buffer is free for da3
+    dz, g["W3"], g["b3"] = affine_backward(
+        da3, z, theta["W3"], dh=scratch(workspace, "dec.dz", z.shape, dtype), dW=g["W3"], db=g["b3"])
+    return dz, g
+
+
 def log_likelihood_backward(
-    theta: dict, z: np.ndarray, x: np.ndarray, out: dict, dll: np.ndarray
+    theta: dict,
+    z: np.ndarray,
+    x: np.ndarray,
+    out: dict,
+    dll: np.ndarray,
+    grads: dict | None = None,
+    workspace: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Backward pass of ``sum(dll * log p_θ(x|z))`` through the decoder.
 
@@ -298,6 +437,10 @@ def log_likelihood_backward(
         From :func:`decode`.
     dll : ndarray, shape (L, M)
         Weight of each log-likelihood term in the objective (e.g. ``1/L``).
+    grads : dict, optional
+        Arrays shaped like ``theta`` that receive the gradients (overwritten).
+    workspace : dict, optional
+        Scratch arrays kept by the caller.
 
     Returns
     -------
@@ -306,20 +449,9 @@ def log_likelihood_backward(
         Gradients for every array of ``theta``.
     """
     M, D = x.shape
-    w = dll.reshape(-1, M, 1)
-    h = out["h"]
-    if "logits" in out:
-        # Eq. (11): d/da [x a − softplus(a)] = x − sigmoid(a).
-        dlogits = (w * dist.bernoulli_log_likelihood_grad(x, out["logits"].reshape(-1, M, D))).reshape(-1, D)
-        dh, dW2, db2 = affine_backward(dlogits, h, theta["W2"])
-        dz, dW1, db1 = affine_backward(tanh_backward(dh, h), z, theta["W1"])
-        return dz, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
-    mu_x = out["mu"].reshape(-1, M, D)
-    dmu_x, dlog_var_x = dist.log_normal_diag_grad(x, mu_x, out["log_var"].reshape(-1, M, D))
-    # mu_x = sigmoid(a4): d mu_x / d a4 = mu_x (1 − mu_x).
-    da4 = (w * dmu_x * mu_x * (1.0 - mu_x)).reshape(-1, D)
-    da5 = (w * dlog_var_x).reshape(-1, D)
-    dh4, dW4, db4 = affine_backward(da4, h, theta["W4"])
-    dh5, dW5, db5 = affine_backward(da5, h, theta["W5"])
-    dz, dW3, db3 = affine_backward(tanh_backward(dh4 + dh5, h), z, theta["W3"])
-    return dz, {"W3": dW3, "b3": db3, "W4": dW4, "b4": db4, "W5": dW5, "b5": db5}
+    _, dout = log_likelihood_and_grad(x, out, workspace)
+    w = np.asarray(dll).reshape(-1, M, 1)
+    for d in dout.values():  # d/d(out) of Σ dll · ll: weight each row
+        d3 = d.reshape(-1, M, D)  # a view: the product lands in d
+        np.multiply(d3, w, out=d3)
+    return decode_backward(theta, z, out, dout, grads, workspace)

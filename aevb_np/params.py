@@ -48,6 +48,36 @@ def allocate(shapes: Shapes, dtype=np.float64) -> tuple[np.ndarray, Params]:
     return flat, params
 
 
+def scratch(workspace: dict | None, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised array for an intermediate result, reused across calls if the caller keeps a workspace.
+
+    ``workspace`` is an ordinary dict owned by the caller (the training loop keeps one
+    for the whole run; nothing is global).  The first call stores a new array under
+    ``key``; later calls with the same shape and dtype return that array, so a training
+    step allocates nothing once the first step has run.  With ``workspace=None`` this is
+    simply ``np.empty(shape, dtype)``: the code that uses it is the same either way.
+
+    Parameters
+    ----------
+    workspace : dict or None
+    key : str
+        Name of the intermediate, e.g. ``"enc.h"``.
+    shape : tuple of int
+    dtype : numpy dtype
+
+    Returns
+    -------
+    ndarray
+        Contents undefined: callers write it whole (``out=``) before reading it.
+    """
+    if workspace is None:
+        return np.empty(shape, dtype)
+    a = workspace.get(key)
+    if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+        a = workspace[key] = np.empty(shape, dtype)
+    return a
+
+
 def shapes_of(params: Params) -> Shapes:
     """The nested dict of shapes of ``params``."""
     return {g: {k: tuple(v.shape) for k, v in arrays.items()} for g, arrays in params.items()}
