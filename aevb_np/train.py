@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from aevb_np import bounds, checkpoint, full_vb, model, optim, plots
+from aevb_np import params as params_mod
 from aevb_np import data as data_mod
 from aevb_np.baselines import wake_sleep
 from aevb_np.errors import AEVBError, ConfigError, NonFiniteError, TrainingDivergedError
@@ -384,6 +385,13 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         log_rows = []
     estimator = bounds.estimator_B if config.estimator == "B" else bounds.estimator_A
 
+    # Buffers kept across steps (no per-step allocation on the AEVB path): the minibatch,
+    # the noise, the flat gradient buffer and the estimator's workspace.
+    xb = np.empty((M, x_train.shape[1]), dtype=x_train.dtype)
+    eps = np.empty((L, M, config.n_latent), dtype=x_train.dtype)
+    grads_buffer = params_mod.zeros_like(params) if config.algorithm == "aevb" else None
+    workspace: dict = {}
+
     def gradient_step(xb):
         """One minibatch gradient: AEVB's estimator (Eq. 8) or wake-sleep's two phases.
 
@@ -392,13 +400,14 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         if config.algorithm == "wake-sleep":
             objectives, grads = wake_sleep.wake_sleep_gradients(params, xb, rng, validate=False)
             return float(objectives["wake"].mean()), grads
-        eps = rng.standard_normal((L, M, Nz), dtype=x_train.dtype)
+        # Same draws as rng.standard_normal((L, M, Nz)), written into the kept buffer.
+        rng.standard_normal(out=eps, dtype=eps.dtype)
         if config.algorithm == "full-vb":
             # One θ̃ = μ_θ + σ_θ ζ per minibatch (App. F, Algorithm 2).
             zeta = full_vb.draw_zeta(params, rng)
             bound, grads = full_vb.full_vb_estimator(params, xb, eps, zeta, N, config.estimator, validate=False)
             return float(bound.mean()), grads
-        elbo, grads = estimator(params, xb, eps, validate=False)
+        elbo, grads = estimator(params, xb, eps, validate=False, grads=grads_buffer, workspace=workspace)
         return float(elbo.mean()), grads
 
     shown = "wake log p(x,z)" if config.algorithm == "wake-sleep" else "lower bound"
@@ -431,7 +440,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         while samples < total:
             if position + M > N:  # next epoch: a fresh random order
                 perm, position, epoch = rng.permutation(N), 0, epoch + 1
-            xb = x_train[perm[position : position + M]]
+            np.take(x_train, perm[position : position + M], axis=0, out=xb)
             try:
                 # Overflow to inf/NaN is caught by the estimator's finiteness check and
                 # reported below, so the floating-point warnings themselves are noise.
