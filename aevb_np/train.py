@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb_np import bounds, checkpoint, full_vb, model, optim, plots
+from aevb_np import bounds, checkpoint, full_vb, model, optim
 from aevb_np import params as params_mod
 from aevb_np import data as data_mod
 from aevb_np.baselines import wake_sleep
@@ -477,6 +477,11 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     if log_rows[-1]["step"] != step:
         evaluate_and_log(wall)
     checkpoint.save_params(out / "params.npz", params)
+    # Drop the data (≈440 MB for MNIST in float64) before matplotlib is imported for the
+    # sample grid, so the two never sit in memory together (peak-memory budget, issue 6).
+    x_train = x_test = x_train_eval = xb = None  # noqa: F841 (also clears the closures' cells)
+    from aevb_np import plots
+
     shape = data_mod.DATASET_SHAPES[config.dataset][1]
     if config.algorithm == "full-vb":
         # Samples draw θ ~ q(θ) (rows) as well as z ~ p(z) (columns); and σ_θ of the output layer.
