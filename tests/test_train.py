@@ -102,3 +102,11 @@ def test_full_vb_trains_from_the_cli_loop_and_draws_samples_and_posterior_std(tm
     assert not part["finished"]
     resumed = train(config, tmp_path / "fvb2", resume=True, progress=False)
     np.testing.assert_array_equal(resumed["params"]["theta_log_var"]["W2"], result["params"]["theta_log_var"]["W2"])
+
+
+def test_binarized_mnist_trains_from_the_cli(tmp_path, capsys):
+    status = main(["--dataset", "binarized-mnist", "--hidden", "50", "--n-latent", "5", "--max-samples", "3000",
+                   "--eval-every", "3000", "--out", str(tmp_path / "bin"), "--no-progress"])
+    assert status == 0
+    rows = [json.loads(line) for line in (tmp_path / "bin" / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["test_lower_bound"] > rows[0]["test_lower_bound"] + 250, rows
