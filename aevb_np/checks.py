@@ -7,9 +7,11 @@ silent wrong number.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from aevb_np.errors import NonFiniteError, ShapeError, SupportError
+from aevb_np.errors import ConfigError, NonFiniteError, ShapeError, SupportError
 
 
 def check_float_array(name: str, a, ndim: int | None = None, shape: tuple | None = None) -> np.ndarray:
@@ -60,4 +62,19 @@ def check_unit_interval(name: str, a: np.ndarray) -> None:
     if lo < 0.0 or hi > 1.0:
         raise SupportError(
             f"{name} must lie in [0, 1] for a Bernoulli likelihood, got values in [{lo:g}, {hi:g}]"
+        )
+
+
+def check_count(value, name: str, minimum: int) -> int:
+    """Return ``value`` as an int; :class:`ConfigError` unless it is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_rng(rng) -> None:
+    """:class:`ConfigError` unless ``rng`` is a ``numpy.random.Generator`` (no hidden global RNG)."""
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(
+            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
         )

@@ -36,6 +36,8 @@ from typing import Callable
 
 import numpy as np
 
+from aevb_np.checks import check_count as _check_count
+from aevb_np.checks import check_rng as _check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
 
 LogProbAndGrad = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
@@ -86,20 +88,6 @@ def _step_column(step_size, n_chains: int) -> np.ndarray:
     if np.any(bad):
         raise ConfigError(f"step_size must be positive and finite, got {eps[bad][:5].tolist()}")
     return eps[:, None]
-
-
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(
-            "rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
 
 
 def _evaluate(log_prob_and_grad: LogProbAndGrad, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -69,6 +69,8 @@ from scipy.special import logsumexp
 from aevb_np import distributions as dist
 from aevb_np import hmc, model
 from aevb_np.checks import check_finite, check_float_array, check_unit_interval
+from aevb_np.checks import check_count as _check_count
+from aevb_np.checks import check_rng as _check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
 from aevb_np.params import Params, check_params
 
@@ -110,23 +112,10 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_positive(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(
-            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
-        )
 
 
 def decoder_architecture(theta) -> tuple[int, int, int, str]:

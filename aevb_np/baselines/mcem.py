@@ -50,6 +50,8 @@ import numpy as np
 
 from aevb_np import hmc, model, optim
 from aevb_np.checks import check_finite, check_float_array, check_unit_interval
+from aevb_np.checks import check_count as _check_count
+from aevb_np.checks import check_rng as _check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
 from aevb_np.marginal import JITTER, decoder_architecture, posterior_target
 from aevb_np.params import allocate
@@ -63,19 +65,6 @@ __all__ = [
     "mcem_step",
     "train_mcem",
 ]
-
-
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(
-            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
-        )
 
 
 def _check_data(theta: dict, x: np.ndarray, z: np.ndarray | None = None) -> None:
