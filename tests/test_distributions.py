@@ -70,3 +70,27 @@ def test_bernoulli_log_likelihood_is_finite_for_extreme_logits(logit):
     expected = np.sum(x * a - (max(a[0, 0], 0) + np.log1p(np.exp(-abs(a[0, 0])))), axis=-1)
     np.testing.assert_allclose(ll, expected, rtol=1e-12)
     np.testing.assert_allclose(g, x - (1.0 if logit > 0 else 0.0), atol=1e-20)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+_finite = st.floats(min_value=-30, max_value=30, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mu=arrays(np.float64, (3, 4), elements=_finite), log_var=arrays(np.float64, (3, 4), elements=_finite))
+def test_kl_is_non_negative_and_finite_for_any_finite_mu_and_log_var(mu, log_var):
+    neg_kl = dist.neg_kl_standard_normal(mu, log_var)
+    assert neg_kl.shape == (3,)
+    assert np.all(np.isfinite(neg_kl)) and np.all(neg_kl <= 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(logits=arrays(np.float64, (2, 5), elements=st.floats(-1e4, 1e4, allow_nan=False)),
+       x=arrays(np.float64, (2, 5), elements=st.floats(0.0, 1.0)))
+def test_bernoulli_log_likelihood_is_finite_and_non_positive_for_binary_targets(logits, x):
+    xb = np.round(x)
+    ll = dist.bernoulli_log_likelihood(xb, logits)
+    assert np.all(np.isfinite(ll)) and np.all(ll <= 0.0)
