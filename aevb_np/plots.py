@@ -151,7 +151,8 @@ def save_latent_scatter(path, params, x: np.ndarray, labels: np.ndarray, title: 
     save_figure(fig, path)
 
 
-def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: str = "nats/datapoint") -> None:
+def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: str = "nats/datapoint",
+                      decades: float = 3.0) -> None:
     """Fig. 2-style curves: train (dashed) and test (solid) lower bound against samples, log x axis.
 
     Parameters
@@ -160,12 +161,17 @@ def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: 
     logs : dict
         Label → list of log rows (``samples``, ``train_lower_bound``, ``test_lower_bound``),
         as written to ``log.jsonl`` by :mod:`aevb_np.train`.
+    decades : float
+        Show only the last this many decades of samples (as the paper's Fig. 2 does), so the
+        first few hundred steps, thousands of nats below, do not flatten the curves.
     """
     import matplotlib.ticker
 
+    largest = max((r["samples"] for rows in logs.values() for r in rows), default=0)
+    start = max(1.0, largest / 10.0**decades)
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
     for (label, rows), colour in zip(logs.items(), ("tab:red", "tab:blue", "tab:green", "tab:purple")):
-        rows = [r for r in rows if r["samples"] > 0]
+        rows = [r for r in rows if r["samples"] >= start]
         if not rows:
             continue
         n = [r["samples"] for r in rows]
