@@ -55,6 +55,20 @@ def _from_json_array(a: np.ndarray):
     return json.loads(bytes(a.astype(np.uint8)).decode())
 
 
+def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (no pickles), or a :class:`CheckpointError` naming ``what``."""
+    if not path.exists():
+        raise CheckpointError(f"no {what} at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        raise CheckpointError(
+            f"{what} {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+            "delete it to start again, or restore a copy"
+        ) from None
+
+
 def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as ``.npz`` atomically (temp file, fsync, ``os.replace``).
 
@@ -134,16 +148,7 @@ def load(path) -> dict:
         Missing, truncated or corrupt file, digest mismatch, or missing entries.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
-        raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
-            "delete it to start again, or restore a copy"
-        ) from None
+    arrays = _read_npz(path, "checkpoint")
     required = ("rng_state", "perm", "counters", "config", "sha256")
     missing = [k for k in required if k not in arrays]
     if missing or not any(k.startswith("params/") for k in arrays):
@@ -181,13 +186,7 @@ def load_params(path) -> Params:
         Missing or corrupt file, or no parameter arrays in it.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no parameter file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise CheckpointError(f"parameter file {path} is truncated or corrupt ({exc})") from None
+    arrays = _read_npz(path, "parameter file")
     if "sha256" in arrays:
         return load(path)["params"]
     groups = ("phi", "theta", "theta_mu", "theta_log_var")  # the last two: full VB (App. F)
