@@ -119,7 +119,7 @@ def _diagnose_non_finite(params: Params, elbo: np.ndarray) -> None:
 
 
 def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_grad: bool, validate: bool,
-          grads: Params | None = None, workspace: dict | None = None):
+          grads: Params | None = None, workspace: dict | None = None, grad_scale: float = 1.0):
     """Shared forward/backward of estimators A and B (see the module docstring)."""
     if validate:
         check_inputs(params, x, eps)
@@ -153,34 +153,48 @@ def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_g
     if not need_grad:
         return elbo, None
 
-    # Backward of Σ_i elbo_i, in the order of the forward pass read backwards.
-    # Each log p_θ(x|z_l) term enters with weight 1/L (nothing to do for the paper's L = 1).
-    if L > 1:
+    # Backward of grad_scale · Σ_i elbo_i, in the order of the forward pass read backwards.
+    # The objective is linear in each term, so grad_scale (N/M of Eq. 8 when training) is
+    # applied where the backward pass starts: on the (L·M, D) likelihood gradient and the
+    # (M, Nz) KL gradient, not on the 816k parameter gradients.  Each log p_θ(x|z_l) term
+    # enters with weight 1/L (nothing to do for the paper's L = 1 and grad_scale = 1).
+    w = grad_scale / L
+    if w != 1.0:
         for d in dout.values():
-            d *= 1.0 / L
+            d *= w
     dz, grads_theta = model.decode_backward(theta, z_rows, out, dout, None if grads is None else grads["theta"], workspace)
     dz = dz.reshape(L, M, Nz)
     if estimator == "A":
-        dz -= z / L  # d/dz log p_θ(z) = −z, weight 1/L
+        dz -= z * w  # d/dz log p_θ(z) = −z, weight 1/L
     # Through z = mu + σ ⊙ eps (Eq. 10): dz/dmu = 1, dz/dlog_var = ½ σ eps; summed over l.
     dmu = dz.sum(axis=0)
     dlog_var = 0.5 * sigma * np.sum(dz * eps, axis=0)
     if estimator == "B":
         # mu and log_var also feed the closed-form KL (Appendix B): a second path, summed.
         dmu_kl, dlog_var_kl = dist.neg_kl_standard_normal_grad(mu, log_var)
+        if grad_scale != 1.0:
+            dmu_kl *= grad_scale
+            dlog_var_kl *= grad_scale
         dmu += dmu_kl
         dlog_var += dlog_var_kl
     else:
         # −log q_φ(z|x) = ½ Σ_j (log 2π + log σ_j² + eps_j²): d/dlog_var_j = ½ per sample.
-        dlog_var += 0.5
+        dlog_var += 0.5 * grad_scale
     grads_phi = model.encode_backward(phi, x, h_enc, dmu, dlog_var, None if grads is None else grads["phi"], workspace)
     if grads is not None:
         return elbo, grads
     return elbo, {"phi": grads_phi, "theta": grads_theta}
 
 
+def _check_grad_scale(grad_scale) -> float:
+    if isinstance(grad_scale, bool) or not isinstance(grad_scale, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(grad_scale) and grad_scale > 0):
+        raise ConfigError(f"grad_scale must be a positive finite number, got {grad_scale!r}")
+    return float(grad_scale)
+
+
 def estimator_B(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool = True, validate: bool = True,
-                *, grads: Params | None = None, workspace: dict | None = None):
+                *, grads: Params | None = None, workspace: dict | None = None, grad_scale: float = 1.0):
     """SGVB estimator B: closed-form −KL plus the Monte Carlo reconstruction term.
 
     ``elbo_i = ½ Σ_j (1 + log σ²_ij − μ²_ij − σ²_ij) + (1/L) Σ_l log p_θ(x_i | z_il)``
@@ -206,40 +220,48 @@ def estimator_B(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool 
     workspace : dict, optional
         A dict the caller keeps across calls (start with ``{}``): intermediate arrays are
         allocated into it once and reused (:func:`aevb_np.params.scratch`).
+    grad_scale : float
+        Positive factor on the returned gradient (default 1).  Training passes N/M, so
+        ``grads`` is the gradient of the minibatch estimator of Eq. (8); the factor is
+        applied to the small arrays where the backward pass starts, which is cheaper than
+        rescaling every parameter gradient afterwards.  ``elbo`` is not scaled.
 
     Returns
     -------
     elbo : ndarray, shape (M,)
         The estimate of L(θ, φ; x_i), nats per datapoint.
     grads : dict
-        Same structure as ``params``: the gradient of ``elbo.sum()``.
+        Same structure as ``params``: the gradient of ``grad_scale · elbo.sum()``.
 
     Raises
     ------
     ShapeError, NonFiniteError, SupportError
         See :func:`check_inputs`; NonFiniteError also if the estimate is not finite;
         ShapeError if ``grads`` does not mirror ``params`` or a dtype differs.
+    ConfigError
+        ``grad_scale`` not a positive finite number.
 
     References
     ----------
     Kingma & Welling (2014), Eq. (7) with Eq. (10); Appendix B for the KL.
     """
-    return _sgvb(params, x, eps, "B", need_grad, validate, grads, workspace)
+    return _sgvb(params, x, eps, "B", need_grad, validate, grads, workspace, _check_grad_scale(grad_scale))
 
 
 def estimator_A(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool = True, validate: bool = True,
-                *, grads: Params | None = None, workspace: dict | None = None):
+                *, grads: Params | None = None, workspace: dict | None = None, grad_scale: float = 1.0):
     """SGVB estimator A: the Monte Carlo average of log p_θ(x, z) − log q_φ(z|x).
 
     ``elbo_i = (1/L) Σ_l [log p_θ(x_i | z_il) + log p_θ(z_il) − log q_φ(z_il | x_i)]``.
 
-    Same contract as :func:`estimator_B` (shapes, units, errors, ``grads`` and ``workspace``).
+    Same contract as :func:`estimator_B` (shapes, units, errors, ``grads``, ``workspace``
+    and ``grad_scale``).
 
     References
     ----------
     Kingma & Welling (2014), Eq. (6).
     """
-    return _sgvb(params, x, eps, "A", need_grad, validate, grads, workspace)
+    return _sgvb(params, x, eps, "A", need_grad, validate, grads, workspace, _check_grad_scale(grad_scale))
 
 
 def draw_eps(rng: np.random.Generator, L: int, M: int, n_latent: int, dtype=np.float64) -> np.ndarray:

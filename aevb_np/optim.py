@@ -100,8 +100,12 @@ class Adagrad:
     For every parameter entry, with ``g = scale · ∂Σ elbo/∂θ − θ`` (the second term only
     if ``weight_decay``)::
 
-        G ← G + g²
-        θ ← θ + lr · g / (√G + eps)
+        G ← G + g²          (G starts at eps, not 0)
+        θ ← θ + lr · g / √G
+
+    Starting G at ``eps`` instead of writing ``√G + eps`` keeps the first step finite
+    for a zero gradient and saves one pass over the 816k parameters per step; the two
+    forms differ by less than ``eps / √G`` relatively (tests/test_optim.py checks both).
 
     Parameters
     ----------
@@ -110,10 +114,13 @@ class Adagrad:
     scale : float
         N/M, the factor of Eq. (8) that makes the minibatch sum an estimate of the
         full-data bound.  Only its size relative to the prior term matters for Adagrad.
+        The training loop asks the estimator for the gradient already multiplied by N/M
+        (``grad_scale``, 100 times fewer numbers than the parameters) and passes 1 here,
+        which skips a pass.
     weight_decay : bool
         Include ∇ log p(θ) = −θ of the N(0, I) prior (default True).
     eps : float
-        Added to √G for the first steps where G may be 0.
+        Starting value of every accumulator G, so that √G > 0 from the first step.
     threads : int
         Threads that share the update (default 1; 2 on an otherwise idle 2-core machine
         when BLAS uses 2 threads too).  The result does not depend on it.
@@ -139,9 +146,13 @@ class Adagrad:
 
     def _ascent_direction(self, p, g, out):
         """out ← scale·g − p (MAP gradient; Eq. 8 scale, N(0, I) prior)."""
-        np.multiply(g, self.scale, out=out)
+        if self.scale != 1.0:
+            np.multiply(g, self.scale, out=out)
+            g = out
         if self.weight_decay:
-            np.subtract(out, p, out=out)
+            np.subtract(g, p, out=out)
+        elif g is not out:
+            out[...] = g
         return out
 
     def _update(self, p, g, G, s, e, scratch):
@@ -151,10 +162,9 @@ class Adagrad:
         np.multiply(d, d, out=t)
         G[s:e] += t  # G ← G + g²
         np.sqrt(G[s:e], out=t)
-        t += self.eps
         np.divide(d, t, out=d)
         d *= self.lr
-        p[s:e] += d  # θ ← θ + lr · g / (√G + eps)
+        p[s:e] += d  # θ ← θ + lr · g / √G
 
     def step(self, params: Params, grads: Params) -> None:
         """One in-place ascent step on every array of ``params``.
@@ -168,6 +178,9 @@ class Adagrad:
         """
         if self.accumulators is None:
             self.accumulators = zeros_like(params)
+            for arrays in self.accumulators.values():
+                for G in arrays.values():
+                    G.fill(self.eps)
         for p, g, G in _pairs(params, grads, self.accumulators):
             self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
 

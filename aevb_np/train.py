@@ -177,13 +177,15 @@ def _load_data(config: TrainConfig):
     """Training and test arrays in the run's dtype."""
     dtype = np.dtype(config.dtype)
     test_split = "test"
-    x_train, _ = data_mod.load_dataset(config.dataset, "train", config.data_dir)
-    x_test, _ = data_mod.load_dataset(config.dataset, test_split, config.data_dir)
-    return x_train.astype(dtype, copy=False), x_test.astype(dtype, copy=False)
+    x_train, _ = data_mod.load_dataset(config.dataset, "train", config.data_dir, dtype=dtype)
+    x_test, _ = data_mod.load_dataset(config.dataset, test_split, config.data_dir, dtype=dtype)
+    return x_train, x_test
 
 
 def _make_optimizer(config: TrainConfig, n_train: int):
-    scale = n_train / config.batch_size  # Eq. (8): N/M
+    # Eq. (8): the minibatch gradient is scaled by N/M.  On the AEVB path the estimator
+    # applies it (grad_scale, on M-sized arrays); the other algorithms leave it to the optimizer.
+    scale = 1.0 if config.algorithm == "aevb" else n_train / config.batch_size
     # Full VB (App. F) has the prior over θ inside its bound (the KL of Eq. 24), so no decay.
     decay = config.weight_decay and config.algorithm != "full-vb"
     if config.optimizer == "adagrad":
@@ -407,7 +409,8 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
             zeta = full_vb.draw_zeta(params, rng)
             bound, grads = full_vb.full_vb_estimator(params, xb, eps, zeta, N, config.estimator, validate=False)
             return float(bound.mean()), grads
-        elbo, grads = estimator(params, xb, eps, validate=False, grads=grads_buffer, workspace=workspace)
+        elbo, grads = estimator(params, xb, eps, validate=False, grads=grads_buffer, workspace=workspace,
+                                grad_scale=N / M)  # Eq. (8)
         return float(elbo.mean()), grads
 
     shown = "wake log p(x,z)" if config.algorithm == "wake-sleep" else "lower bound"

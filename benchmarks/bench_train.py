@@ -76,7 +76,9 @@ class NumpyStep:
         self.params = model.init_params(D, H, NZ, "bernoulli", self.rng, dtype=dtype)
         self.grads = P.zeros_like(self.params)
         self.workspace: dict = {}
-        self.opt = optim.Adagrad(LR, scale=x.shape[0] / M, weight_decay=True, threads=optim_threads)
+        # As in aevb_np.train: the estimator applies N/M (Eq. 8), so Adagrad's scale is 1.
+        self.grad_scale = x.shape[0] / M
+        self.opt = optim.Adagrad(LR, scale=1.0, weight_decay=True, threads=optim_threads)
         self.perm, self.pos = self.rng.permutation(x.shape[0]), 0
         self.xb = np.empty((M, D), dtype)
         self.eps = np.empty((L, M, NZ), dtype)
@@ -92,7 +94,7 @@ class NumpyStep:
 
     def gradient(self) -> None:
         elbo, _ = bounds.estimator_B(self.params, self.xb, self.eps, validate=False,
-                                     grads=self.grads, workspace=self.workspace)
+                                     grads=self.grads, workspace=self.workspace, grad_scale=self.grad_scale)
         self.last_bound = float(elbo.mean())
 
     def step(self) -> None:

@@ -29,3 +29,13 @@ def small_model(decoder: str, seed: int = 0, n_x: int = 12, n_hidden: int = 7, n
     else:
         x = r.uniform(0.05, 0.95, size=(M, n_x))
     return params, x, r
+
+
+def plain_adagrad(p, g, G, lr, scale, wd):
+    """The plain form of :class:`aevb_np.optim.Adagrad` the chunked in-place update replaces.
+
+    ``G`` starts at eps (the optimizer's ``eps``), so no eps appears here.
+    """
+    d = scale * g - (p if wd else 0.0)
+    G = G + d * d
+    return p + lr * d / np.sqrt(G), G

@@ -153,6 +153,23 @@ def test_load_dataset_rows_reshape_to_dataset_shapes(name, split, n, has_labels)
     assert x.reshape(n, *image_shape).shape == (n, *image_shape)
 
 
+@pytest.mark.parametrize("name, split", [("mnist", "test"), ("binarized-mnist", "valid"), ("frey-face", "all")])
+def test_float32_loading_is_the_float64_data_rounded_once(name, split):
+    """dtype=float32 converts from the stored values directly (no float64 copy is made)."""
+    x64, _ = data.load_dataset(name, split)
+    x32, _ = data.load_dataset(name, split, dtype=np.float32)
+    assert x32.dtype == np.float32 and x32.flags.c_contiguous and x32.shape == x64.shape
+    # bytes/255 computed in float32 is correctly rounded, so it differs from the float64
+    # value by at most half a float32 ulp.
+    np.testing.assert_allclose(x32, x64, rtol=2.0**-24, atol=0)
+
+
+@pytest.mark.parametrize("bad", [np.int32, np.float16, "complex128", "nonsense", None])
+def test_loaders_reject_a_non_float_dtype(bad):
+    with pytest.raises(ConfigError, match="dtype must be float32 or float64"):
+        data.load_dataset("frey-face", "all", dtype=bad)
+
+
 def test_frey_face_split_is_last_197_frames_as_test():
     x_all, _ = data.load_dataset("frey-face", "all")
     x_train, _ = data.load_dataset("frey-face", "train")

@@ -16,8 +16,8 @@ import pytest
 from aevb_np import bounds, layers, model, optim
 from aevb_np import distributions as dist
 from aevb_np import params as P
-from aevb_np.errors import ShapeError
-from tests.conftest import small_model
+from aevb_np.errors import ConfigError, ShapeError
+from tests.conftest import plain_adagrad, small_model
 
 EXACT = dict(rtol=1e-12, atol=1e-12)
 
@@ -211,6 +211,29 @@ def test_float32_step_keeps_every_intermediate_in_float32(decoder):
     assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
 
 
+@pytest.mark.parametrize("decoder", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("estimator", ["A", "B"])
+@pytest.mark.parametrize("L", [1, 3])
+def test_grad_scale_multiplies_every_gradient_and_leaves_the_bound(decoder, estimator, L):
+    """grad_scale = N/M applied where backprop starts equals scaling the 816k gradients after."""
+    params, x, r = small_model(decoder, seed=10 + L)
+    fn = bounds.estimator_A if estimator == "A" else bounds.estimator_B
+    eps = r.standard_normal((L, x.shape[0], 3))
+    elbo, g = fn(params, x, eps)
+    elbo_s, g_s = fn(params, x, eps, grads=P.zeros_like(params), workspace={}, grad_scale=600.0)
+    np.testing.assert_array_equal(elbo_s, elbo)
+    for grp, arrays in g.items():
+        for k, v in arrays.items():
+            np.testing.assert_allclose(g_s[grp][k], 600.0 * v, rtol=1e-12, atol=1e-12, err_msg=f"{grp}.{k}")
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_grad_scale_must_be_positive_and_finite(bad):
+    params, x, r = small_model("bernoulli")
+    with pytest.raises(ConfigError, match="grad_scale must be a positive finite number"):
+        bounds.estimator_B(params, x, r.standard_normal((1, x.shape[0], 3)), grad_scale=bad)
+
+
 # ----------------------------------------------------------------------------- allocation and the optimizer
 
 
@@ -225,10 +248,10 @@ def test_warm_fast_step_allocates_no_large_array():
     params = model.init_params(784, 500, 20, "bernoulli", rng)
     x, eps = rng.uniform(size=(100, 784)), rng.standard_normal((1, 100, 20))
     grads, ws = P.zeros_like(params), {}
-    opt = optim.Adagrad(0.02, scale=600.0)
+    opt = optim.Adagrad(0.02, scale=1.0)  # as in training: N/M is applied by the estimator
 
     def fast_step():
-        bounds.estimator_B(params, x, eps, validate=False, grads=grads, workspace=ws)
+        bounds.estimator_B(params, x, eps, validate=False, grads=grads, workspace=ws, grad_scale=600.0)
         opt.step(params, grads)
 
     def peak_bytes(fn):
@@ -246,24 +269,18 @@ def test_warm_fast_step_allocates_no_large_array():
     assert fast < 100 * 500 * 8 / 2, f"warm fast step allocated {fast} bytes at peak (plain call: {plain})"
 
 
-def _plain_adagrad(p, g, G, lr, scale, eps):
-    d = scale * g - p
-    G = G + d * d
-    return p + lr * d / (np.sqrt(G) + eps), G
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 def test_chunked_adagrad_matches_the_plain_formula_across_chunk_boundaries(threads):
     rng = np.random.default_rng(7)
     params = model.init_params(784, 100, 5, "bernoulli", rng, init_std=0.5)  # ~160k entries
     flat = P.flat_buffer(params)
     assert flat.size > 4 * (optim._CHUNK_BYTES // 8), "the test needs several chunks per thread"
-    p_ref, G_ref = flat.copy(), np.zeros_like(flat)
+    p_ref, G_ref = flat.copy(), np.full_like(flat, 1e-8)
     opt = optim.Adagrad(0.05, scale=30.0, threads=threads)
     for _ in range(3):
         grads = P.zeros_like(params)
         P.flat_buffer(grads)[...] = rng.normal(size=flat.size)
-        p_ref, G_ref = _plain_adagrad(p_ref, P.flat_buffer(grads), G_ref, 0.05, 30.0, 1e-8)
+        p_ref, G_ref = plain_adagrad(p_ref, P.flat_buffer(grads), G_ref, 0.05, 30.0, True)
         opt.step(params, grads)
     np.testing.assert_allclose(flat, p_ref, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(P.flat_buffer(opt.accumulators), G_ref, rtol=1e-13)

@@ -5,11 +5,11 @@ import pytest
 
 from aevb_np import optim, params as P
 from aevb_np.errors import ConfigError
-from tests.conftest import small_model
+from tests.conftest import plain_adagrad, small_model
 
 
-def plain_adagrad(p, g, G, lr, scale, wd, eps):
-    """The textbook form the chunked in-place update replaces."""
+def textbook_adagrad(p, g, G, lr, scale, wd, eps):
+    """Duchi et al.'s form: G starts at 0 and eps is added to √G."""
     d = scale * g - (p if wd else 0.0)
     G = G + d * d
     return p + lr * d / (np.sqrt(G) + eps), G
@@ -19,7 +19,7 @@ def plain_adagrad(p, g, G, lr, scale, wd, eps):
 def test_adagrad_matches_plain_formula_over_several_steps(weight_decay):
     params, _, r = small_model("bernoulli")
     ref = P.to_flat_dict(P.copy(params))
-    acc = {k: np.zeros_like(v) for k, v in ref.items()}
+    acc = {k: np.full_like(v, 1e-8) for k, v in ref.items()}
     opt = optim.Adagrad(lr=0.05, scale=30.0, weight_decay=weight_decay)
     for _ in range(4):
         grads = P.zeros_like(params)
@@ -27,12 +27,37 @@ def test_adagrad_matches_plain_formula_over_several_steps(weight_decay):
             v[...] = r.normal(size=v.shape)
         flat_g = P.to_flat_dict(grads)
         for k in ref:
-            ref[k], acc[k] = plain_adagrad(ref[k], flat_g[k], acc[k], 0.05, 30.0, weight_decay, 1e-8)
+            ref[k], acc[k] = plain_adagrad(ref[k], flat_g[k], acc[k], 0.05, 30.0, weight_decay)
         opt.step(params, grads)
     for k, v in P.to_flat_dict(params).items():
         np.testing.assert_allclose(v, ref[k], rtol=1e-13, atol=1e-15)
     for k, v in opt.state_dict().items():
         np.testing.assert_allclose(v, acc[k], rtol=1e-13)
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_eps_in_the_accumulator_agrees_with_the_textbook_form(scale):
+    """Starting G at eps (one pass fewer) moves θ as √G + eps does, to ~eps/√G relative."""
+    params, _, r = small_model("bernoulli")
+    ref = P.to_flat_dict(P.copy(params))
+    acc = {k: np.zeros_like(v) for k, v in ref.items()}
+    opt = optim.Adagrad(lr=0.05, scale=scale)
+    first_G = None
+    for _ in range(5):
+        grads = P.zeros_like(params)
+        for v in P.to_flat_dict(grads).values():
+            v[...] = r.normal(size=v.shape)
+        flat_g = P.to_flat_dict(grads)
+        for k in ref:
+            ref[k], acc[k] = textbook_adagrad(ref[k], flat_g[k], acc[k], 0.05, scale, True, 1e-8)
+        first_G = first_G or {k: v.copy() for k, v in acc.items()}
+        opt.step(params, grads)
+    for k, v in P.to_flat_dict(params).items():
+        # Per step |lr·d/√(G+eps) − lr·d/(√G+eps)| <= lr·eps·(1/√G + 1/(2G)) since |d| <= √G,
+        # and G only grows: five steps at the first step's G bound the total.
+        G1 = first_G[k]
+        bound = 5 * 0.05 * 1e-8 * (1 / np.sqrt(G1) + 0.5 / G1)
+        assert np.all(np.abs(v - ref[k]) <= bound + 1e-15), k
 
 
 def test_adagrad_flat_path_equals_per_array_path():
