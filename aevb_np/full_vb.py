@@ -65,7 +65,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from aevb_np import bounds, model, optim
 from aevb_np import distributions as dist
-from aevb_np.checks import check_finite, check_float_array
+from aevb_np.checks import check_finite, check_float_array, check_rng
 from aevb_np.errors import ConfigError, ShapeError
 from aevb_np.params import Params, Shapes, allocate, check_params
 
@@ -171,8 +171,7 @@ def init_full_vb_params(
     ----------
     Kingma & Welling (2014), §5 (initialization) and Appendix F.
     """
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     if not (np.isfinite(init_std) and init_std > 0):
         raise ConfigError(f"init_std must be a positive finite number, got {init_std!r}")
     if not np.isfinite(init_theta_log_var):

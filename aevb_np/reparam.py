@@ -47,6 +47,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from aevb_np.checks import check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError, SupportError
 
 __all__ = [
@@ -168,14 +169,6 @@ def gaussian_sample_backward(dz, log_var, eps):
 # --------------------------------------------------------------------------------------
 
 
-def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(
-            "rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
-            f"got {type(rng).__name__}"
-        )
-
-
 class ReparamFamily:
     """A §2.4 family q(z; params) written as z = g(params, eps) with eps ~ p(eps).
 
@@ -224,7 +217,7 @@ class ReparamFamily:
         ----------
         Kingma & Welling (2014), §2.4.
         """
-        _check_rng(rng)
+        check_rng(rng)
         return self._eps(rng, tuple(shape))
 
     def sample(self, params, eps):

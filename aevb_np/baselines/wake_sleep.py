@@ -51,7 +51,7 @@ import numpy as np
 from aevb_np import distributions as dist
 from aevb_np import model
 from aevb_np.bounds import check_inputs
-from aevb_np.checks import check_finite, check_float_array
+from aevb_np.checks import check_finite, check_float_array, check_rng
 from aevb_np.errors import ConfigError, NonFiniteError
 from aevb_np.layers import sigmoid
 from aevb_np.params import Params, zeros_like
@@ -318,8 +318,7 @@ def wake_sleep_gradients(
     Hinton, Dayan, Frey & Neal (1995); Kingma & Welling (2014), §5 ("the wake-sleep
     algorithm ... with the same encoder (also called recognition model)").
     """
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     if validate:
         check_inputs(params, x)
     M = x.shape[0]
