@@ -15,6 +15,14 @@ def textbook_adagrad(p, g, G, lr, scale, wd, eps):
     return p + lr * d / (np.sqrt(G) + eps), G
 
 
+def _random_grads(params, r):
+    """A flat-backed gradient dict of standard normals, and its flat-name view."""
+    grads = P.zeros_like(params)
+    for v in P.to_flat_dict(grads).values():
+        v[...] = r.normal(size=v.shape)
+    return grads, P.to_flat_dict(grads)
+
+
 @pytest.mark.parametrize("weight_decay", [True, False])
 def test_adagrad_matches_plain_formula_over_several_steps(weight_decay):
     params, _, r = small_model("bernoulli")
@@ -22,10 +30,7 @@ def test_adagrad_matches_plain_formula_over_several_steps(weight_decay):
     acc = {k: np.full_like(v, 1e-8) for k, v in ref.items()}
     opt = optim.Adagrad(lr=0.05, scale=30.0, weight_decay=weight_decay)
     for _ in range(4):
-        grads = P.zeros_like(params)
-        for v in P.to_flat_dict(grads).values():
-            v[...] = r.normal(size=v.shape)
-        flat_g = P.to_flat_dict(grads)
+        grads, flat_g = _random_grads(params, r)
         for k in ref:
             ref[k], acc[k] = plain_adagrad(ref[k], flat_g[k], acc[k], 0.05, 30.0, weight_decay)
         opt.step(params, grads)
@@ -44,10 +49,7 @@ def test_eps_in_the_accumulator_agrees_with_the_textbook_form(scale):
     opt = optim.Adagrad(lr=0.05, scale=scale)
     first_G = None
     for _ in range(5):
-        grads = P.zeros_like(params)
-        for v in P.to_flat_dict(grads).values():
-            v[...] = r.normal(size=v.shape)
-        flat_g = P.to_flat_dict(grads)
+        grads, flat_g = _random_grads(params, r)
         for k in ref:
             ref[k], acc[k] = textbook_adagrad(ref[k], flat_g[k], acc[k], 0.05, scale, True, 1e-8)
         first_G = first_G or {k: v.copy() for k, v in acc.items()}
