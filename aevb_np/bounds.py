@@ -165,7 +165,7 @@ def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_g
     dz, grads_theta = model.decode_backward(theta, z_rows, out, dout, None if grads is None else grads["theta"], workspace)
     dz = dz.reshape(L, M, Nz)
     if estimator == "A":
-        dz -= z * w  # d/dz log p_θ(z) = −z, weight 1/L
+        dz -= z * w  # d/dz log p_θ(z) = −z, weight grad_scale/L
     # Through z = mu + σ ⊙ eps (Eq. 10): dz/dmu = 1, dz/dlog_var = ½ σ eps; summed over l.
     dmu = dz.sum(axis=0)
     dlog_var = 0.5 * sigma * np.sum(dz * eps, axis=0)
