@@ -391,7 +391,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     # the noise, the flat gradient buffer and the estimator's workspace.
     xb = np.empty((M, x_train.shape[1]), dtype=x_train.dtype)
     eps = np.empty((L, M, config.n_latent), dtype=x_train.dtype)
-    grads_buffer = params_mod.zeros_like(params) if config.algorithm == "aevb" else None
+    grads_buffer = params_mod.zeros_like(params) if config.algorithm in ("aevb", "wake-sleep") else None
     workspace: dict = {}
 
     def gradient_step(xb):
@@ -400,7 +400,8 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         Returns the batch's average of the quantity shown on the progress bar and the grads.
         """
         if config.algorithm == "wake-sleep":
-            objectives, grads = wake_sleep.wake_sleep_gradients(params, xb, rng, validate=False)
+            objectives, grads = wake_sleep.wake_sleep_gradients(params, xb, rng, validate=False,
+                                                                grads=grads_buffer, workspace=workspace)
             return float(objectives["wake"].mean()), grads
         # Same draws as rng.standard_normal((L, M, Nz)), written into the kept buffer.
         rng.standard_normal(out=eps, dtype=eps.dtype)

@@ -89,7 +89,8 @@ def _std(what: str, log_var: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- wake phase
 
 
-def wake_objective(theta: dict, x: np.ndarray, z: np.ndarray, need_grad: bool = True):
+def wake_objective(theta: dict, x: np.ndarray, z: np.ndarray, need_grad: bool = True, *,
+                   grads: dict | None = None, workspace: dict | None = None):
     """Wake-phase objective ``log p_θ(x_i, z_i)`` at fixed codes ``z_i``, and its θ-gradient.
 
     ``log p_θ(x, z) = log p_θ(x|z) + log N(z; 0, I)``; the prior term has no parameters,
@@ -106,6 +107,10 @@ def wake_objective(theta: dict, x: np.ndarray, z: np.ndarray, need_grad: bool = 
         One latent code per datapoint (in :func:`wake_sleep_gradients`, ``z ~ q_φ(z|x)``).
     need_grad : bool
         If False, return ``(value, None)``.
+    grads : dict, optional
+        Arrays shaped like ``theta`` that receive the gradient (overwritten); returned.
+    workspace : dict, optional
+        Scratch arrays kept by the caller across calls (see :mod:`aevb_np.bounds`).
 
     Returns
     -------
@@ -128,15 +133,18 @@ def wake_objective(theta: dict, x: np.ndarray, z: np.ndarray, need_grad: bool = 
     M = x.shape[0]
     check_float_array("z", z, shape=(M, _n_latent(theta)))
     check_finite("z", z)
-    out = model.decode(theta, z)
-    log_px_z = model.log_likelihood(x, out)[0]  # (M,): one sample per datapoint
-    value = log_px_z + dist.log_standard_normal(z)
-    _require_finite("the wake objective log p(x, z)", value)
+    out = model.decode(theta, z, workspace)
     if not need_grad:
+        value = model.log_likelihood(x, out)[0] + dist.log_standard_normal(z)
+        _require_finite("the wake objective log p(x, z)", value)
         return value, None
-    # d/dθ Σ_i log p_θ(x_i|z_i): every term with weight 1; the dz it returns is unused
-    # because z is a sample held fixed (no reparameterization path in wake-sleep).
-    _, grads_theta = model.log_likelihood_backward(theta, z, x, out, np.ones((1, M), dtype=x.dtype))
+    # The value and d/d(decoder outputs) of Σ_i log p_θ(x_i|z_i) from one sweep (every term
+    # has weight 1), then back through the decoder; the dz it returns is unused because z
+    # is a sample held fixed (no reparameterization path in wake-sleep).
+    log_px_z, dout = model.log_likelihood_and_grad(x, out, workspace)
+    value = log_px_z[0] + dist.log_standard_normal(z)  # (M,): one sample per datapoint
+    _require_finite("the wake objective log p(x, z)", value)
+    _, grads_theta = model.decode_backward(theta, z, out, dout, grads, workspace)
     return value, grads_theta
 
 
@@ -211,7 +219,8 @@ def dream(theta: dict, n_dream: int, rng: np.random.Generator, dtype=np.float64)
     return z_dream, sample_decoder(theta, z_dream, rng)
 
 
-def sleep_objective(phi: dict, x_dream: np.ndarray, z_dream: np.ndarray, need_grad: bool = True):
+def sleep_objective(phi: dict, x_dream: np.ndarray, z_dream: np.ndarray, need_grad: bool = True, *,
+                    grads: dict | None = None, workspace: dict | None = None):
     """Sleep-phase objective ``log q_φ(z_k | x̃_k)`` on dreamed pairs, and its φ-gradient.
 
     ``log q_φ(z|x̃) = log N(z; mu(x̃), diag(exp(log_var(x̃))))`` with ``mu, log_var`` from
@@ -229,6 +238,8 @@ def sleep_objective(phi: dict, x_dream: np.ndarray, z_dream: np.ndarray, need_gr
         The codes the dreams were generated from (the encoder's target).
     need_grad : bool
         If False, return ``(value, None)``.
+    grads, workspace : dict, optional
+        As in :func:`wake_objective`, for ``phi``.
 
     Returns
     -------
@@ -253,7 +264,7 @@ def sleep_objective(phi: dict, x_dream: np.ndarray, z_dream: np.ndarray, need_gr
     check_float_array("z_dream", z_dream, shape=(x_dream.shape[0], phi["W4"].shape[0]))
     check_finite("x_dream", x_dream)
     check_finite("z_dream", z_dream)
-    mu, log_var, h = model.encode(phi, x_dream)
+    mu, log_var, h = model.encode(phi, x_dream, workspace)
     value = dist.log_normal_diag(z_dream, mu, log_var)
     _require_finite("the sleep objective log q(z|x)", value)
     if not need_grad:
@@ -261,14 +272,15 @@ def sleep_objective(phi: dict, x_dream: np.ndarray, z_dream: np.ndarray, need_gr
     # The Gaussian log-density is symmetric in (z − mu), so the helper's "mu" gradient
     # is exactly d/dmu of log N(z; mu, σ²).
     dmu, dlog_var = dist.log_normal_diag_grad(z_dream, mu, log_var)
-    return value, model.encode_backward(phi, x_dream, h, dmu, dlog_var)
+    return value, model.encode_backward(phi, x_dream, h, dmu, dlog_var, grads, workspace)
 
 
 # --------------------------------------------------------------------------- one step
 
 
 def wake_sleep_gradients(
-    params: Params, x: np.ndarray, rng: np.random.Generator, n_dream: int | None = None, validate: bool = True
+    params: Params, x: np.ndarray, rng: np.random.Generator, n_dream: int | None = None, validate: bool = True,
+    *, grads: Params | None = None, workspace: dict | None = None,
 ) -> tuple[dict, Params]:
     """Both phases of wake-sleep on one minibatch: θ-gradient (wake) and φ-gradient (sleep).
 
@@ -290,6 +302,12 @@ def wake_sleep_gradients(
     validate : bool
         Check ``params`` and ``x`` (the default); a training loop that checked its data
         once may pass False.
+    grads : dict, optional
+        Nested dict shaped like ``params`` (e.g. :func:`aevb_np.params.zeros_like`) that
+        receives the gradients (overwritten) and is returned; a new one is made otherwise.
+    workspace : dict, optional
+        A dict the caller keeps across calls (start with ``{}``); each phase keeps its
+        intermediate arrays in its own part of it, so no step allocates them again.
 
     Returns
     -------
@@ -326,20 +344,20 @@ def wake_sleep_gradients(
     _check_n_dream(K)  # before any draw, so a bad value leaves rng untouched
     phi, theta = params["phi"], params["theta"]
 
+    grads = zeros_like(params) if grads is None else grads  # one flat buffer, as the optimizer prefers
+    # Separate scratch per phase: the wake and sleep passes run the same layers on other inputs.
+    ws_wake, ws_sleep = (None, None) if workspace is None else (workspace.setdefault("wake", {}),
+                                                                workspace.setdefault("sleep", {}))
+
     # Wake: z ~ q_φ(z|x), a sample only; θ ascends log p_θ(x, z).
-    mu, log_var, _ = model.encode(phi, x)
+    mu, log_var, _ = model.encode(phi, x, ws_wake)
     z_wake = mu + _std("the encoder log_var", log_var) * rng.standard_normal(mu.shape, dtype=x.dtype)
-    wake, grads_theta = wake_objective(theta, x, z_wake)
+    wake, _ = wake_objective(theta, x, z_wake, grads=grads["theta"], workspace=ws_wake)
 
     # Sleep: (z, x̃) ~ p(z) p_θ(x|z); φ ascends log q_φ(z|x̃).
     z_dream, x_dream = dream(theta, K, rng, dtype=x.dtype)
-    sleep, grads_phi = sleep_objective(phi, x_dream, z_dream)
-
-    grads = zeros_like(params)
-    for k, g in grads_theta.items():
-        grads["theta"][k][...] = g
-    for k, g in grads_phi.items():
-        grads["phi"][k][...] = g
-        if K != M:
-            grads["phi"][k] *= M / K
+    sleep, _ = sleep_objective(phi, x_dream, z_dream, grads=grads["phi"], workspace=ws_sleep)
+    if K != M:
+        for g in grads["phi"].values():
+            g *= M / K
     return {"wake": wake, "sleep": sleep}, grads
