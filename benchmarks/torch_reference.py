@@ -9,7 +9,9 @@ package.  The model is the paper's MNIST setting, written the way a PyTorch user
 * objective (N/M) Σ_i [−KL_i + log p(x_i|z_i)] (estimator B, Eq. 7-8, Appendix B),
   minimised as its negative with autograd;
 * ``torch.optim.Adagrad(lr, eps=1e-8, weight_decay=1.0)``: weight decay 1 is the gradient
-  of the N(0, I) prior, so each step is exactly aevb_np's ``Adagrad(lr, scale=N/M)``.
+  of the N(0, I) prior, so each step is aevb_np's ``Adagrad(lr)`` on the N/M-scaled gradient,
+  except where eps enters (PyTorch adds it to √G; aevb_np starts G at eps), a difference
+  far below the gradient noise once G has grown.
 
 Weights keep the paper's (n_out, n_in) orientation, as in aevb_np, and are drawn from
 N(0, 0.01²).  A step gathers the minibatch, draws eps, runs forward and backward and the
