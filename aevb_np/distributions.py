@@ -38,7 +38,11 @@ def neg_kl_standard_normal(mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     ----------
     Kingma & Welling (2014), Appendix B; the first term of Eq. (10).
     """
-    return 0.5 * np.sum(1.0 + log_var - mu * mu - np.exp(log_var), axis=-1)
+    # 1 + log σ² − σ² written as −(expm1(log σ²) − log σ²): the plain form loses all its digits
+    # when log σ² is tiny (1 + 1e-10 − exp(1e-10) rounds to ±2e-16, a *positive* −KL), while
+    # expm1(x) − x is accurate and never negative, so −KL ≤ 0 holds in floating point too.
+    # tests/test_distributions.py checks the two forms agree where the plain one is accurate.
+    return -0.5 * np.sum(mu * mu + (np.expm1(log_var) - log_var), axis=-1)
 
 
 def neg_kl_standard_normal_grad(
@@ -57,7 +61,7 @@ def neg_kl_standard_normal_grad(
     ----------
     Kingma & Welling (2014), Appendix B, differentiated term by term.
     """
-    return -mu, 0.5 * (1.0 - np.exp(log_var))
+    return -mu, -0.5 * np.expm1(log_var)  # ½ (1 − σ²), accurate near σ² = 1 as above
 
 
 def log_standard_normal(z: np.ndarray) -> np.ndarray:
