@@ -115,7 +115,8 @@ class Adagrad:
         N/M, the factor of Eq. (8) that makes the minibatch sum an estimate of the
         full-data bound.  Only its size relative to the prior term matters for Adagrad.
         The training loop asks the estimator for the gradient already multiplied by N/M
-        (``grad_scale``, 100 times fewer numbers than the parameters) and passes 1 here,
+        (``grad_scale``, applied to about a tenth as many numbers as there are parameters)
+        and passes 1 here,
         which skips a pass.
     weight_decay : bool
         Include ∇ log p(θ) = −θ of the N(0, I) prior (default True).
