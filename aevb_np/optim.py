@@ -116,8 +116,7 @@ class Adagrad:
         full-data bound.  Only its size relative to the prior term matters for Adagrad.
         The training loop asks the estimator for the gradient already multiplied by N/M
         (``grad_scale``, applied to about a tenth as many numbers as there are parameters)
-        and passes 1 here,
-        which skips a pass.
+        and passes 1 here, which skips a pass.
     weight_decay : bool
         Include ∇ log p(θ) = −θ of the N(0, I) prior (default True).
     eps : float
