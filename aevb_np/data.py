@@ -74,6 +74,9 @@ __all__ = [
     "DATASET_SPLITS",
     "ENV_VAR",
     "FREY_FACE_N_TEST",
+    "FREY_FACE_N_TEST_RANDOM",
+    "FREY_SPLITS",
+    "frey_face_split_indices",
     "load_binarized_mnist",
     "load_dataset",
     "load_frey_face",
@@ -107,8 +110,16 @@ DATASET_SPLITS = types.MappingProxyType(
     }
 )
 
-#: Frey Face has no official split: its last 197 frames (10% of 1965, rounded up) are "test".
+#: Frey Face has no official split; two are offered (``frey_split`` of :func:`load_dataset`).
+#: "tail": the last 197 frames (10% of 1965, rounded up) are "test", the first 1768 "train".
 FREY_FACE_N_TEST = 197
+#: "random": a fixed random 365 of the 1965 frames are "test" and the other 1600 "train",
+#: the split of the authors' later code; Fig. 2's test curves, which track the training
+#: curves, fit this split (interleaved frames) and not the tail one.
+FREY_FACE_N_TEST_RANDOM = 365
+#: Seed of the fixed permutation behind the "random" split (the arXiv number).
+FREY_FACE_SPLIT_SEED = 13126114
+FREY_SPLITS = ("random", "tail")
 
 _FREY_FACE_N_FRAMES = 1965
 _AMAT_LINE_BYTES = 2 * 784  # 784 characters '0'/'1', each followed by ' ' or the final '\n'
@@ -815,6 +826,36 @@ def load_binarized_mnist(
     return parse_amat(buf, source=src).astype(dtype)
 
 
+def frey_face_split_indices(frey_split: str = "random") -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices (into the 1965 video frames) of the Frey Face train and test splits.
+
+    Parameters
+    ----------
+    frey_split : {"random", "tail"}
+        "random": a fixed permutation (seed :data:`FREY_FACE_SPLIT_SEED`) holds out 365
+        frames as test and keeps 1600 for training, as the authors' later code does;
+        "tail": the last 197 frames are test, the first 1768 train.
+
+    Returns
+    -------
+    train, test : numpy.ndarray
+        int64 (1600,) and (365,) for "random", (1768,) and (197,) for "tail"; each in
+        increasing (video) order, disjoint, together every frame.
+
+    Raises
+    ------
+    ConfigError
+        If ``frey_split`` is neither "random" nor "tail".
+    """
+    if frey_split not in FREY_SPLITS:
+        raise ConfigError(f"frey_split must be one of {', '.join(FREY_SPLITS)}, got {frey_split!r}")
+    n = _FREY_FACE_N_FRAMES
+    if frey_split == "tail":
+        return np.arange(n - FREY_FACE_N_TEST), np.arange(n - FREY_FACE_N_TEST, n)
+    perm = np.random.default_rng(FREY_FACE_SPLIT_SEED).permutation(n)
+    return np.sort(perm[FREY_FACE_N_TEST_RANDOM:]), np.sort(perm[:FREY_FACE_N_TEST_RANDOM])
+
+
 def load_dataset(
     name: str,
     split: str,
@@ -823,14 +864,17 @@ def load_dataset(
     verify: bool = True,
     download: bool = False,
     dtype=np.float64,
+    frey_split: str = "random",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Load one split of a dataset by name: the single entry point for training code.
 
-    Frey Face has no official split. Here "test" is the **last** 197 frames (10% of
-    1965, rounded up) and "train" the first 1768; "all" is every frame. The frames are
-    consecutive video, so a tail split keeps test faces out of the training sequence
-    except at the one boundary, which a random split would not. The paper reports
-    Frey Face bounds on its training and test sets without stating the split.
+    Frey Face has no official split and the paper does not state one; ``frey_split``
+    chooses (see :func:`frey_face_split_indices`). "random" (the default, and what Fig. 2
+    uses) holds out a fixed random 365 of the 1965 frames: test faces are then
+    interleaved with training faces of the same stretch of video, and the test bound
+    tracks the training bound, as the paper's Fig. 2 curves do. "tail" holds out the
+    last 197 frames, an unseen stretch of video: a harder test of generalisation.
+    "all" is every frame, in video order, whatever the split.
 
     Parameters
     ----------
@@ -846,6 +890,8 @@ def load_dataset(
         Fetch missing files (needs network access).
     dtype : {numpy.float64, numpy.float32}, default float64
         Floating type of ``x`` (converted from the stored bytes or text).
+    frey_split : {"random", "tail"}, default "random"
+        Which Frey Face split (ignored by the other datasets).
 
     Returns
     -------
@@ -874,10 +920,10 @@ def load_dataset(
         return load_mnist(split, data_dir, **kwargs)
     if name == "binarized-mnist":
         return load_binarized_mnist(split, data_dir, **kwargs), None
+    train_idx, test_idx = frey_face_split_indices(frey_split)  # checks frey_split first
     x = load_frey_face(data_dir, **kwargs)
-    n_train = len(x) - FREY_FACE_N_TEST
     if split == "train":
-        x = x[:n_train].copy()
+        x = x[train_idx]
     elif split == "test":
-        x = x[n_train:].copy()
+        x = x[test_idx]
     return x, None

@@ -170,14 +170,36 @@ def test_loaders_reject_a_non_float_dtype(bad):
         data.load_dataset("frey-face", "all", dtype=bad)
 
 
-def test_frey_face_split_is_last_197_frames_as_test():
+def test_frey_face_tail_split_is_last_197_frames_as_test():
     x_all, _ = data.load_dataset("frey-face", "all")
-    x_train, _ = data.load_dataset("frey-face", "train")
-    x_test, _ = data.load_dataset("frey-face", "test")
+    x_train, _ = data.load_dataset("frey-face", "train", frey_split="tail")
+    x_test, _ = data.load_dataset("frey-face", "test", frey_split="tail")
     assert data.FREY_FACE_N_TEST == 197
     assert x_train.shape == (1768, 560) and x_test.shape == (197, 560)
     np.testing.assert_array_equal(np.concatenate([x_train, x_test]), x_all)
     np.testing.assert_array_equal(x_test, x_all[-197:])
+
+
+def test_frey_face_random_split_holds_out_a_fixed_random_365_frames():
+    x_all, _ = data.load_dataset("frey-face", "all")
+    x_train, _ = data.load_dataset("frey-face", "train")  # "random" is the default
+    x_test, _ = data.load_dataset("frey-face", "test", frey_split="random")
+    train_idx, test_idx = data.frey_face_split_indices("random")
+    assert x_train.shape == (1600, 560) and x_test.shape == (365, 560)
+    assert np.union1d(train_idx, test_idx).tolist() == list(range(1965))
+    assert np.intersect1d(train_idx, test_idx).size == 0
+    np.testing.assert_array_equal(x_train, x_all[train_idx])
+    np.testing.assert_array_equal(x_test, x_all[test_idx])
+    # Interleaved, not a stretch of video: test frames are spread over the whole video
+    # (every tenth of it holds some), unlike the tail split's last 197.
+    assert len(np.unique(test_idx * 10 // 1965)) == 10
+    # Fixed: the same frames on every call (and every machine: seeded permutation).
+    np.testing.assert_array_equal(data.frey_face_split_indices("random")[1], test_idx)
+
+
+def test_frey_split_rejects_unknown_names():
+    with pytest.raises(ConfigError, match="frey_split must be one of random, tail"):
+        data.load_dataset("frey-face", "train", frey_split="middle")
 
 
 def test_loaders_return_fresh_arrays_each_call():
