@@ -100,7 +100,7 @@ def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None
 
 
 def save(path, *, params: Params, optim_state: dict, rng: np.random.Generator, perm: np.ndarray,
-         position: int, step: int, samples: int, epoch: int, config: dict) -> None:
+         position: int, step: int, samples: int, epoch: int, config: dict, extra: dict | None = None) -> None:
     """Save a complete training state atomically.
 
     Parameters
@@ -121,6 +121,8 @@ def save(path, *, params: Params, optim_state: dict, rng: np.random.Generator, p
         Counters.
     config : dict
         JSON-serializable run configuration.
+    extra : dict of str to ndarray, optional
+        Any other state an algorithm carries between steps (MCEM's chains), saved as is.
     """
     arrays = {f"params/{k}": v for k, v in to_flat_dict(params).items()}
     arrays.update({f"optim/{k}": v for k, v in optim_state.items()})
@@ -128,6 +130,7 @@ def save(path, *, params: Params, optim_state: dict, rng: np.random.Generator, p
     arrays["perm"] = np.asarray(perm, dtype=np.int64)
     arrays["counters"] = np.array([position, step, samples, epoch, FORMAT_VERSION], dtype=np.int64)
     arrays["config"] = _json_array(config)
+    arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
     arrays["sha256"] = np.frombuffer(_digest(arrays).encode(), dtype=np.uint8)
     atomic_savez(path, arrays)
 
@@ -140,7 +143,7 @@ def load(path) -> dict:
     dict
         ``params``, ``optim_state``, ``rng_state`` (a dict for
         ``bit_generator.state``), ``perm``, ``position``, ``step``, ``samples``,
-        ``epoch``, ``config``.
+        ``epoch``, ``config``, ``extra`` (a dict, empty unless :func:`save` was given one).
 
     Raises
     ------
@@ -169,6 +172,7 @@ def load(path) -> dict:
         "samples": samples,
         "epoch": epoch,
         "config": _from_json_array(arrays["config"]),
+        "extra": {k[6:]: v for k, v in arrays.items() if k.startswith("extra/")},
     }
 
 

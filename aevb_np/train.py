@@ -1,29 +1,39 @@
-"""AEVB training (Algorithm 1): ``python -m aevb_np.train``, and the ``train()`` it runs.
+"""Training (Algorithm 1) for every algorithm of the paper: ``python -m aevb_np.train``.
 
-Algorithm 1 of the paper, with the settings of §5::
+The loop itself is :func:`aevb_np.loop.algorithm_1`; each algorithm (AEVB with estimator
+A or B, wake-sleep, MCEM, full VB) is a part of :mod:`aevb_np.algorithms`.  This module
+runs them in a run folder:
 
-    repeat
-        X_M  ← random minibatch of M datapoints (an epoch is one pass in a random order)
-        eps  ← L·M draws from N(0, I)                                   (Eq. 9)
-        g    ← ∇_{θ,φ} (N/M) Σ_i L̃^B(θ, φ; x_i, eps_i)  (+ ∇ log p(θ))   (Eq. 8, Eq. 10)
-        θ, φ ← Adagrad update with g
-    until the sample budget is spent
+* ``config.json`` — the run's :class:`TrainConfig` (with ``lr_auto``: the §5 step-size
+  trials, when ``--lr auto``);
+* ``checkpoint.npz`` — saved atomically every ``--checkpoint-every`` steps, on Ctrl-C or
+  SIGTERM and at the end; ``--resume RUN_DIR`` continues a run *exactly* (bit for bit
+  the parameters of the same run left alone);
+* ``log.jsonl`` — one line per evaluation: the train bound on the first
+  ``eval_train_size`` training points and the test bound (nats per datapoint);
+* at the end ``params.npz``, ``samples.png`` and ``summary.json``.
 
-A run folder holds ``config.json``, ``checkpoint.npz`` (saved atomically every
-``--checkpoint-every`` steps, on Ctrl-C and at the end), ``log.jsonl`` (one line per
-evaluation: train/test lower bound in nats per datapoint), and at the end
-``params.npz``, ``samples.png`` and ``summary.json``.  ``--resume RUN_DIR`` continues a
-run exactly: the parameters after resuming equal, bit for bit, those of the same run
-left uninterrupted.
+§5's step-size protocol, ``--lr auto``: each rate of {0.01, 0.02, 0.1} is tried for the
+first ``lr_trial_samples`` training samples from the same initialization; the rate
+whose run has the best training-set score (the bound the run is evaluated by, on the
+first ``eval_train_size`` training points) wins, and the run starts from the beginning
+with it, so that it equals a run given that rate.  A trial that diverges loses.
 
-Data: MNIST grey levels in [0, 1] are used as Bernoulli means (the paper trains on
-MNIST without saying how it binarized; we keep the grey levels, the common reading of
-the authors' code); ``--dataset binarized-mnist`` uses the fixed binarization of
-Larochelle & Murray instead; ``--dataset frey-face`` uses the Gaussian decoder.
+Divergence: a run stops with "diverged at step k", keeping its last good checkpoint,
+when a bound or objective is not finite, when it falls more than ten times its initial
+magnitude below its initial value (no run that learns goes there; a run that blows up
+passes it by orders of magnitude), or when a parameter or an optimizer accumulator stops
+being finite (float32 Adagrad accumulators can overflow).
+
+Data: MNIST grey levels in [0, 1] are used as Bernoulli means (the paper trains on MNIST
+without saying how it binarized; we keep the grey levels, the common reading of the
+authors' code); ``--dataset binarized-mnist`` uses the fixed binarization of Larochelle &
+Murray; ``--dataset frey-face`` uses the Gaussian decoder, with ``--frey-split random``
+(default) or ``tail``.
 
 References
 ----------
-Kingma & Welling (2014), Algorithm 1, Eq. (8), §5.
+Kingma & Welling (2014), Algorithm 1, Eq. (8), §5, Appendices D–F.
 """
 
 from __future__ import annotations
@@ -41,90 +51,106 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb_np import bounds, checkpoint, full_vb, model, optim
-from aevb_np import params as params_mod
+from aevb_np import __version__, checkpoint, marginal, model
+from aevb_np import bounds
 from aevb_np import data as data_mod
-from aevb_np.baselines import wake_sleep
+from aevb_np.algorithms import PARTS
 from aevb_np.errors import AEVBError, ConfigError, NonFiniteError, TrainingDivergedError
+from aevb_np.loop import RunState, algorithm_1, new_state
 
 logger = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "binarized-mnist", "frey-face")
-ALGORITHMS = ("aevb", "wake-sleep", "full-vb")
-# Flags that may differ when resuming; every other field must match the saved config.
+ALGORITHMS = tuple(PARTS)
+#: §5: "the Adagrad global stepsize parameters were chosen from {0.01, 0.02, 0.1}".
+LR_CANDIDATES = (0.01, 0.02, 0.1)
+#: How each log row names its two numbers, by ``evaluation``.
+EVALUATIONS = {"bound": "lower_bound", "appendix-d": "log_px", "hmc-is": "log_px"}
+# Fields that may differ when resuming; every other field must match the saved config.
 RESUMABLE_CHANGES = ("epochs", "max_samples", "eval_every", "eval_per_decade", "checkpoint_every", "data_dir")
+#: A bound more than this many times its initial magnitude below its initial value is divergence.
+DIVERGENCE_FACTOR = 10.0
+#: Files a run writes into its folder (``--force`` removes these and nothing else).
+RUN_FILES = ("config.json", "checkpoint.npz", "log.jsonl", "params.npz", "samples.png", "summary.json",
+             "posterior_std.png", "curves.png", "reconstructions.png")
+
+
+def _opt(help_text: str, *, flag: str | None = "", choices=None, metavar=None) -> dict:
+    """Field metadata the CLI is built from: its help text, flag name and choices."""
+    return {"help": help_text, "flag": flag, "choices": choices, "metavar": metavar}
+
+
+def _lr_value(text):
+    """``--lr`` is a positive number or ``auto`` (§5's protocol)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number or 'auto', got {text!r}") from None
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """Everything that defines a run.  Defaults are the paper's MNIST setting (§5).
 
-    Attributes
-    ----------
-    dataset : {"mnist", "binarized-mnist", "frey-face"}
-    n_latent : int
-        Nz (20 for the default MNIST run).
-    hidden : int or None
-        Hidden units of both MLPs; None means the paper's choice: 500 for MNIST, 200 for
-        Frey Face.
-    batch_size : int
-        M = 100 (§5).
-    samples_per_datapoint : int
-        L = 1 (§5).
-    lr : float
-        Adagrad global step size; 0.02 for MNIST, from the paper's set {0.01, 0.02, 0.1}.
-    optimizer : {"adagrad", "sgd"}
-    weight_decay : bool
-        The N(0, I) prior as weight decay (§5).
-    estimator : {"A", "B"}
-        SGVB estimator of Eq. (6) or Eq. (7).
-    algorithm : {"aevb", "wake-sleep", "full-vb"}
-        AEVB (Algorithm 1), the wake-sleep baseline of §5 with the same encoder and
-        decoder (both evaluated with the same estimator-B lower bound), or full VB of
-        Appendix F (a Gaussian q(θ) over the decoder; evaluated with its own bound
-        L(φ; X)/N, in which the prior over θ is a KL term instead of weight decay).
-    epochs : float
-        Budget in passes over the training set, unless ``max_samples`` is given.
-    max_samples : int or None
-        Budget in training samples evaluated (the x axis of Fig. 2).
-    seed : int
-    eval_every : int
-        Training samples between evaluations of the train/test lower bound.
-    eval_per_decade : int
-        If positive, also evaluate at this many log-spaced sample counts per decade
-        (for Fig. 2's log-scaled x axis); 0 turns it off.
-    eval_train_size : int
-        Size of the fixed training subset (its first rows) on which the train bound is
-        evaluated.
-    checkpoint_every : int
-        Steps between checkpoints.
-    dtype : {"float64", "float32"}
-    init_std : float
-        Standard deviation of the N(0, 0.01²) initialization (see ``model.init_params``).
-    data_dir : str or None
-        Folder holding the data files (see ``aevb_np.data``).
+    Each field's help text (``dataclasses.fields(TrainConfig)[i].metadata["help"]``) is
+    also its ``--flag``'s help; ``python -m aevb_np.train --help`` lists them.
+    ``lr_auto`` is not a flag: ``--lr auto`` fills it with the trials' record.
     """
 
-    dataset: str = "mnist"
-    n_latent: int = 20
-    hidden: int | None = None
-    batch_size: int = 100
-    samples_per_datapoint: int = 1
-    lr: float = 0.02
-    optimizer: str = "adagrad"
-    weight_decay: bool = True
-    estimator: str = "B"
-    algorithm: str = "aevb"
-    epochs: float = 5.0
-    max_samples: int | None = None
-    seed: int = 0
-    eval_every: int = 60_000
-    eval_per_decade: int = 0
-    eval_train_size: int = 10_000
-    checkpoint_every: int = 500
-    dtype: str = "float64"
-    init_std: float = 0.01
-    data_dir: str | None = None
+    dataset: str = dataclasses.field(default="mnist", metadata=_opt(
+        "data set: MNIST grey levels as Bernoulli means, the fixed binarization, or Frey Face (Gaussian decoder)",
+        choices=DATASETS))
+    n_latent: int = dataclasses.field(default=20, metadata=_opt("latent dimension Nz"))
+    hidden: int | None = dataclasses.field(default=None, metadata=_opt(
+        "hidden units of both MLPs (default: 500 for MNIST, 200 for Frey Face, as §5)"))
+    batch_size: int = dataclasses.field(default=100, metadata=_opt("minibatch size M (§5: 100)"))
+    samples_per_datapoint: int = dataclasses.field(default=1, metadata=_opt("L, samples of z per datapoint (§5: 1)"))
+    lr: float | str = dataclasses.field(default=0.02, metadata=_opt(
+        "Adagrad global step size, or 'auto': try 0.01, 0.02 and 0.1 for --lr-trial-samples and keep the best "
+        "on the training set (§5)", metavar="LR|auto"))
+    lr_trial_samples: int = dataclasses.field(default=100_000, metadata=_opt(
+        "training samples each --lr auto trial runs for (the paper's 'first few iterations')"))
+    optimizer: str = dataclasses.field(default="adagrad", metadata=_opt(
+        "Adagrad (§5) or plain SGD", choices=("adagrad", "sgd")))
+    weight_decay: bool = dataclasses.field(default=True, metadata=_opt(
+        "drop the N(0, I) prior on the parameters (§5's weight decay)", flag="--no-weight-decay"))
+    estimator: str = dataclasses.field(default="B", metadata=_opt(
+        "SGVB estimator: A (Eq. 6) or B (Eq. 7)", choices=bounds.ESTIMATORS))
+    algorithm: str = dataclasses.field(default="aevb", metadata=_opt(
+        "AEVB (Algorithm 1), the wake-sleep baseline (§5), Monte Carlo EM (App. E) or full VB (App. F)",
+        choices=ALGORITHMS))
+    epochs: float = dataclasses.field(default=5.0, metadata=_opt(
+        "budget in passes over the training set (unless --max-samples)"))
+    max_samples: int | None = dataclasses.field(default=None, metadata=_opt(
+        "budget in training samples evaluated, the x axis of Fig. 2 (overrides --epochs)"))
+    seed: int = dataclasses.field(default=0, metadata=_opt("seed of the run's random generator (initialization, "
+                                                           "data order, noise)"))
+    eval_every: int = dataclasses.field(default=60_000, metadata=_opt("training samples between evaluations"))
+    eval_per_decade: int = dataclasses.field(default=0, metadata=_opt(
+        "also evaluate at this many log-spaced sample counts per decade (0: off)"))
+    eval_train_size: int = dataclasses.field(default=10_000, metadata=_opt(
+        "the train bound is evaluated on this many first training points"))
+    eval_test_size: int | None = dataclasses.field(default=None, metadata=_opt(
+        "the test bound is evaluated on this many first test points (default: all)"))
+    evaluation: str = dataclasses.field(default="bound", metadata=_opt(
+        "what is evaluated: the estimator-B lower bound (Eq. 10; full VB: its own), or log p(x) estimated from the "
+        "decoder by Appendix D or by importance sampling with an HMC-fitted proposal (Fig. 3)",
+        choices=tuple(EVALUATIONS)))
+    checkpoint_every: int = dataclasses.field(default=500, metadata=_opt("steps between checkpoints"))
+    dtype: str = dataclasses.field(default="float64", metadata=_opt(
+        "floating-point type of the data and parameters", choices=("float64", "float32")))
+    init_std: float = dataclasses.field(default=0.01, metadata=_opt(
+        "standard deviation of the N(0, 0.01²) initialization (§5)"))
+    frey_split: str = dataclasses.field(default="random", metadata=_opt(
+        "Frey Face split: a fixed random 365 test frames (default, as Fig. 2 uses) or the last 197",
+        choices=data_mod.FREY_SPLITS))
+    train_subset: int | None = dataclasses.field(default=None, metadata=_opt(
+        "train on the first N training points only (Fig. 3: 1000)", metavar="N"))
+    data_dir: str | None = dataclasses.field(default=None, metadata=_opt(
+        "folder with the data files (else $AEVB_NP_DATA, then the user cache)"))
+    lr_auto: dict | None = dataclasses.field(default=None, metadata=_opt("", flag=None))
 
     def resolved_hidden(self) -> int:
         """Hidden units, with the paper's per-dataset default."""
@@ -132,8 +158,16 @@ class TrainConfig:
             return self.hidden
         return 200 if self.dataset == "frey-face" else 500
 
+    def decoder(self) -> str:
+        """Bernoulli for the MNIST variants, Gaussian for Frey Face (§5)."""
+        return "gaussian" if self.dataset == "frey-face" else "bernoulli"
+
+    def metric(self) -> str:
+        """The key of the log rows' numbers: ``lower_bound`` or ``log_px``."""
+        return EVALUATIONS.get(self.evaluation, "lower_bound")
+
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first impossible setting."""
+        """Raise :class:`ConfigError` naming the first impossible setting (by its flag)."""
         def positive_int(name, v):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
@@ -142,73 +176,91 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive finite number, got {v!r}")
 
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        for name in ("n_latent", "batch_size", "samples_per_datapoint", "eval_every", "eval_train_size", "checkpoint_every"):
+        def one_of(name, v, allowed):
+            if v not in allowed:
+                raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {v!r}")
+
+        one_of("dataset", self.dataset, DATASETS)
+        one_of("algorithm", self.algorithm, ALGORITHMS)
+        one_of("optimizer", self.optimizer, ("adagrad", "sgd"))
+        one_of("estimator", self.estimator, bounds.ESTIMATORS)
+        one_of("dtype", self.dtype, ("float64", "float32"))
+        one_of("evaluation", self.evaluation, tuple(EVALUATIONS))
+        one_of("frey_split", self.frey_split, data_mod.FREY_SPLITS)
+        for name in ("n_latent", "batch_size", "samples_per_datapoint", "eval_every", "eval_train_size",
+                     "checkpoint_every", "lr_trial_samples"):
             positive_int(name, getattr(self, name))
-        if self.hidden is not None:
-            positive_int("hidden", self.hidden)
-        positive_real("lr", self.lr)
+        for name in ("hidden", "max_samples", "train_subset", "eval_test_size"):
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name))
+        if self.lr != "auto":
+            positive_real("lr", self.lr)
         positive_real("epochs", self.epochs)
         positive_real("init_std", self.init_std)
-        if self.max_samples is not None:
-            positive_int("max_samples", self.max_samples)
         if isinstance(self.eval_per_decade, bool) or not isinstance(self.eval_per_decade, int) or self.eval_per_decade < 0:
             raise ConfigError(f"--eval-per-decade must be a non-negative integer, got {self.eval_per_decade!r}")
-        if self.optimizer not in ("adagrad", "sgd"):
-            raise ConfigError(f"--optimizer must be adagrad or sgd, got {self.optimizer!r}")
-        if self.estimator not in bounds.ESTIMATORS:
-            raise ConfigError(f"--estimator must be A or B, got {self.estimator!r}")
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
-        if self.algorithm == "wake-sleep" and (self.estimator != "B" or self.samples_per_datapoint != 1):
-            raise ConfigError("--estimator and --samples-per-datapoint apply to AEVB only, not to --algorithm wake-sleep")
+        if self.algorithm in ("wake-sleep", "mcem") and (self.estimator != "B" or self.samples_per_datapoint != 1):
+            raise ConfigError(f"--estimator and --samples-per-datapoint apply to AEVB and full VB, not to "
+                              f"--algorithm {self.algorithm}")
         if self.algorithm == "full-vb" and not self.weight_decay:
             raise ConfigError("--no-weight-decay has no meaning with --algorithm full-vb (the prior over θ is in the bound)")
-        if self.dtype not in ("float64", "float32"):
-            raise ConfigError(f"--dtype must be float64 or float32, got {self.dtype!r}")
+        if self.algorithm == "mcem" and self.evaluation == "bound":
+            raise ConfigError("--algorithm mcem learns no encoder, so it has no lower bound to evaluate: "
+                              "pass --evaluation appendix-d or --evaluation hmc-is")
+        if self.algorithm == "mcem" and self.dtype != "float64":
+            raise ConfigError("--algorithm mcem runs in float64 only (its HMC chains need it); drop --dtype float32")
 
-    def decoder(self) -> str:
-        """Bernoulli for the MNIST variants, Gaussian for Frey Face (§5)."""
-        return "gaussian" if self.dataset == "frey-face" else "bernoulli"
+
+# --------------------------------------------------------------------------- data
 
 
-def _load_data(config: TrainConfig):
-    """Training and test arrays in the run's dtype."""
-    dtype = np.dtype(config.dtype)
-    test_split = "test"
-    x_train, _ = data_mod.load_dataset(config.dataset, "train", config.data_dir, dtype=dtype)
-    x_test, _ = data_mod.load_dataset(config.dataset, test_split, config.data_dir, dtype=dtype)
+def _load_data(config: TrainConfig, download: bool = False):
+    """Training and test arrays in the run's dtype (the first ``train_subset`` training points)."""
+    kwargs = dict(dtype=np.dtype(config.dtype), download=download, frey_split=config.frey_split)
+    x_train, _ = data_mod.load_dataset(config.dataset, "train", config.data_dir, **kwargs)
+    x_test, _ = data_mod.load_dataset(config.dataset, "test", config.data_dir, **kwargs)
+    if config.train_subset is not None:
+        if config.train_subset > x_train.shape[0]:
+            raise ConfigError(f"--train-subset {config.train_subset} is larger than the training set "
+                              f"({x_train.shape[0]} points)")
+        x_train = x_train[: config.train_subset].copy()
+    if config.batch_size > x_train.shape[0]:
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than the training set ({x_train.shape[0]} datapoints)")
+    # Check the data once (shape, finiteness, support); the steps then skip the checks.
+    probe = model.init_params(x_train.shape[1], 1, 1, config.decoder(), np.random.default_rng(0))
+    bounds.check_inputs(probe, x_train)
+    bounds.check_inputs(probe, x_test)
     return x_train, x_test
 
 
-def _make_optimizer(config: TrainConfig, n_train: int):
-    # Eq. (8): the minibatch gradient is scaled by N/M.  On the AEVB path the estimator
-    # applies it (grad_scale, on M-sized arrays); the other algorithms leave it to the optimizer.
-    scale = 1.0 if config.algorithm == "aevb" else n_train / config.batch_size
-    # Full VB (App. F) has the prior over θ inside its bound (the KL of Eq. 24), so no decay.
-    decay = config.weight_decay and config.algorithm != "full-vb"
-    if config.optimizer == "adagrad":
-        return optim.Adagrad(config.lr, scale=scale, weight_decay=decay)
-    return optim.SGD(config.lr, scale=scale, weight_decay=decay)
+# --------------------------------------------------------------------------- evaluation
 
 
-def _evaluate(params, x_train_eval, x_test, seed: int, step: int, n_train: int) -> tuple[float, float]:
-    """Average estimator-B lower bound on the fixed train subset and the test set.
+#: Settings of the marginal-likelihood estimates (``--evaluation appendix-d|hmc-is``).
+MARGINAL_SETTINGS = {"appendix-d": dict(n_hmc=500, n_fit=200, n_burnin=200),
+                     "hmc-is": dict(K=1000, n_fit=200, n_burnin=200)}
 
-    For full VB (params with ``theta_mu``) the bound is each datapoint's share of
-    L(φ; X) of Appendix F, with θ drawn from q(θ) and the KL over θ spread over the N
-    training points.  Uses its own generator, seeded by (seed, step), so evaluating never
-    changes the training run's random stream (and a resumed run evaluates identically).
+
+def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.Generator) -> np.ndarray:
+    """The per-datapoint number a run is evaluated by, shape (n,), nats per datapoint.
+
+    ``bound``: the algorithm's lower bound (estimator B of Eq. 10; full VB's own bound of
+    App. F).  ``appendix-d`` / ``hmc-is``: log p(x) estimated from the decoder alone
+    (App. D; :func:`aevb_np.marginal.hmc_importance_sampled_log_px`), as Fig. 3 does.
     """
-    rng = np.random.default_rng([seed, 0xE7A1, step])
-    if "theta_mu" in params:
-        train_lb = float(full_vb.lower_bound(params, x_train_eval, rng, n_train).mean())
-        test_lb = float(full_vb.lower_bound(params, x_test, rng, n_train).mean())
-        return train_lb, test_lb
-    train_lb = float(bounds.lower_bound(params, x_train_eval, rng).mean())
-    test_lb = float(bounds.lower_bound(params, x_test, rng).mean())
-    return train_lb, test_lb
+    if evaluation == "bound":
+        return part.bound(params, x, rng)
+    decoder = part.decoder_params(params)
+    if evaluation == "appendix-d":
+        return marginal.appendix_d_log_px(decoder, x, rng, **MARGINAL_SETTINGS["appendix-d"])
+    s = MARGINAL_SETTINGS["hmc-is"]
+    return marginal.hmc_importance_sampled_log_px(decoder, x, s["K"], rng, n_fit=s["n_fit"], n_burnin=s["n_burnin"])
+
+
+def _eval_rng(seed: int, step: int) -> np.random.Generator:
+    # Its own generator, seeded by (seed, step): evaluating never touches the training
+    # run's random stream, and a resumed run evaluates identically.
+    return np.random.default_rng([seed, 0xE7A1, step])
 
 
 def _crosses_eval_point(before: int, after: int, config: TrainConfig) -> bool:
@@ -220,6 +272,117 @@ def _crosses_eval_point(before: int, after: int, config: TrainConfig) -> bool:
         k = config.eval_per_decade
         return math.floor(k * math.log10(after)) != math.floor(k * math.log10(before))
     return False
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+class DivergenceCheck:
+    """Stops a run whose bound runs away, or whose parameters stop being finite.
+
+    The first value seen sets a floor ``v0 − 10·max(1, |v0|)``: at initialization the
+    bound of MNIST is ≈ −543 nats (floor ≈ −6000); a run that learns stays far above its
+    start, and a run that blows up (wake-sleep at lr 0.1 reached −7.9·10¹⁰) falls below
+    the floor by orders of magnitude.  Separate floors for the per-step value (the
+    progress bar's) and for the evaluated train bound.
+    """
+
+    def __init__(self):
+        self.floors: dict[str, float] = {}
+
+    def value(self, what: str, v: float) -> str | None:
+        """None if ``v`` is fine, else the reason it is not."""
+        if not math.isfinite(v):
+            return f"the {what} is {v}"
+        if what not in self.floors:
+            self.floors[what] = v - DIVERGENCE_FACTOR * max(1.0, abs(v))
+        elif v < self.floors[what]:
+            return f"the {what} fell to {v:.6g}, below {self.floors[what]:.6g} (ten times its initial magnitude below it)"
+        return None
+
+    @staticmethod
+    def state(state: RunState) -> str | None:
+        """None if every parameter and optimizer accumulator is finite, else which is not."""
+        for group, arrays in state.params.items():
+            for name, a in arrays.items():
+                if not np.isfinite(a).all():
+                    return f"parameter {group}/{name} is not finite"
+        for name, a in state.optimizer.state_dict().items():
+            if not np.isfinite(a).all():
+                return f"the optimizer's accumulator for {name} overflowed"
+        return None
+
+
+# --------------------------------------------------------------------------- §5's step size
+
+
+def choose_lr(config: TrainConfig, x_train: np.ndarray, x_score: np.ndarray, log=logger.info) -> dict:
+    """§5's protocol: the rate of :data:`LR_CANDIDATES` with the best training-set score.
+
+    Each trial starts from the run's own initialization (the same seed), runs
+    ``config.lr_trial_samples`` samples, and is scored by the mean of
+    :func:`evaluate_rows` on ``x_score`` (the first training points), with the same
+    evaluation generator for every trial.  A trial that diverges scores −inf and loses.
+
+    Returns
+    -------
+    dict
+        ``candidates``, ``trial_samples``, ``scored_by``, ``scores`` (rate → score, None
+        for a diverged trial), ``notes`` (rate → why it lost, for diverged trials) and
+        ``chosen`` (a float).
+    """
+    scores, notes = {}, {}
+    for lr in LR_CANDIDATES:
+        trial = dataclasses.replace(config, lr=lr, lr_auto=None)
+        part = PARTS[config.algorithm](trial, x_train.shape[1], x_train.shape[0])
+        state = new_state(part, part.make_optimizer(lr), np.random.default_rng(config.seed))
+        check = DivergenceCheck()
+
+        def after_step(s, v):
+            reason = check.value("objective", v)
+            if reason is not None:
+                raise TrainingDivergedError(f"diverged at step {s.step} ({reason})")
+            return False
+
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                algorithm_1(part, state, x_train, config.lr_trial_samples, after_step)
+                reason = DivergenceCheck.state(state)
+                score = None if reason else float(np.mean(evaluate_rows(part, state.params, x_score, config.evaluation,
+                                                                        np.random.default_rng([config.seed, 0x1A, 0]))))
+            if score is not None and not math.isfinite(score):
+                reason = f"its score is {score}"
+        except (TrainingDivergedError, NonFiniteError, FloatingPointError, OverflowError) as exc:
+            reason = str(exc)
+        if reason:
+            scores[str(lr)], notes[str(lr)] = None, f"diverged: {reason}"
+            log("--lr auto: lr %g diverged (%s)", lr, reason)
+        else:
+            scores[str(lr)] = score
+            log("--lr auto: lr %g scores %.3f after %d samples", lr, score, config.lr_trial_samples)
+    finite = {lr: v for lr, v in scores.items() if v is not None}
+    if not finite:
+        raise TrainingDivergedError(f"--lr auto: every rate of {LR_CANDIDATES} diverged ({notes})")
+    chosen = max(finite, key=lambda k: finite[k])
+    log("--lr auto: chose lr %s", chosen)
+    return {"candidates": list(LR_CANDIDATES), "trial_samples": config.lr_trial_samples,
+            "scored_by": f"mean train {config.metric().replace('_', ' ')} ({config.evaluation}) on the first "
+                         f"{x_score.shape[0]} training points",
+            "scores": scores, "notes": notes, "chosen": float(chosen)}
+
+
+def effective_lr(config: TrainConfig) -> float:
+    """The step size the run uses: ``lr``, or the rate ``--lr auto`` chose."""
+    return config.lr_auto["chosen"] if config.lr == "auto" else float(config.lr)
+
+
+# --------------------------------------------------------------------------- the run folder
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    tmp.replace(path)
 
 
 def _read_log(path: Path, max_step: int) -> list[dict]:
@@ -235,49 +398,25 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
-class _StopFlag:
-    """Turns SIGINT into a flag checked between steps, so a Ctrl-C never lands mid-update."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
-
-
 def prepare_run_dir(out: Path, config: TrainConfig, resume: bool, force: bool) -> TrainConfig:
     """Create or check the run folder; on resume return the saved config (with allowed changes).
 
     Raises
     ------
     ConfigError
-        ``out`` holds another run and neither ``resume`` nor ``force`` is set, or the
-        resumed run's config contradicts the requested one in a field that may not change.
-    CheckpointError
-        Resuming a folder without a checkpoint.
+        ``out`` holds another run, or files that are not a run's, and neither ``resume``
+        nor ``force`` is set; or the resumed run's config contradicts the requested one in
+        a field that may not change.
     """
     out = Path(out)
     cfg_path = out / "config.json"
     if resume:
         if not cfg_path.exists():
             raise ConfigError(f"--resume {out}: no run there (no config.json); start it without --resume")
-        saved = TrainConfig(**json.loads(cfg_path.read_text()))
+        saved = _saved_config(out)
         requested = dataclasses.asdict(config)
         for field, value in dataclasses.asdict(saved).items():
-            if field in RESUMABLE_CHANGES or requested.get(field) is None:
+            if field in RESUMABLE_CHANGES or field == "lr_auto" or requested.get(field) is None:
                 continue
             if requested[field] != value:
                 raise ConfigError(
@@ -289,10 +428,14 @@ def prepare_run_dir(out: Path, config: TrainConfig, resume: bool, force: bool) -
         return merged
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
-    if cfg_path.exists() and not force:
-        raise ConfigError(
-            f"--out {out} already holds a run; pass --resume {out} to continue it or --force to overwrite it"
-        )
+    if out.exists() and not force:
+        if cfg_path.exists():
+            raise ConfigError(f"--out {out} already holds a run; pass --resume {out} to continue it "
+                              f"or --force to start it again")
+        others = sorted(p.name for p in out.iterdir())
+        if others:
+            raise ConfigError(f"--out {out} is not empty (it holds {', '.join(others[:3])}"
+                              f"{' …' if len(others) > 3 else ''}); choose an empty or new folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -300,48 +443,163 @@ def prepare_run_dir(out: Path, config: TrainConfig, resume: bool, force: bool) -
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"--out {out} is not writable: {exc.strerror}") from None
-    if force:
-        for name in ("checkpoint.npz", "log.jsonl", "params.npz", "samples.png", "summary.json"):
+    if force:  # only what a run writes; anything else in the folder stays
+        for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
-    tmp = cfg_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True))
-    tmp.replace(cfg_path)
+    config = dataclasses.replace(config, hidden=config.resolved_hidden())
+    _write_json(cfg_path, dataclasses.asdict(config))
     return config
 
 
-def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False,
-          progress: bool = True, stop_after_steps: int | None = None) -> dict:
-    """Run (or resume) AEVB training with ``config`` in the run folder ``out``.
+def _saved_config(run_dir: Path) -> TrainConfig:
+    try:
+        return TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ConfigError(f"--resume {run_dir}: config.json is unreadable ({exc})") from None
+
+
+class _StopFlag:
+    """Turns SIGINT and SIGTERM into a flag checked between steps, so a stop never lands mid-update."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+class _Monitor:
+    """What happens between two steps of Algorithm 1: progress, evaluations, checkpoints, stops.
+
+    Called by :func:`aevb_np.loop.algorithm_1` after every update (``__call__``).
+    """
+
+    def __init__(self, config, part, out: Path, x_train_eval, x_test, log_rows, total, bar, stop, stop_after_steps):
+        self.config, self.part, self.out = config, part, out
+        self.x_train_eval, self.x_test, self.log_rows = x_train_eval, x_test, log_rows
+        self.total, self.bar, self.stop, self.stop_after_steps = total, bar, stop, stop_after_steps
+        self.ckpt_path, self.log_path = out / "checkpoint.npz", out / "log.jsonl"
+        self.check = DivergenceCheck()
+        self.running = None
+        self.t0 = time.perf_counter()
+        self.wall_before = log_rows[-1]["train_seconds"] if log_rows else 0.0
+        if log_rows:  # a resumed run keeps its initial evaluation's floor
+            self.check.value("train bound", log_rows[0][f"train_{config.metric()}"])
+
+    def wall(self) -> float:
+        return self.wall_before + time.perf_counter() - self.t0
+
+    def diverged(self, step: int, reason: str) -> TrainingDivergedError:
+        where = f"; the last good state is {self.ckpt_path}" if self.ckpt_path.exists() else ""
+        return TrainingDivergedError(f"training diverged at step {step} ({reason}){where}")
+
+    def evaluate(self, state: RunState) -> dict:
+        reason = self.check.state(state)
+        if reason:
+            raise self.diverged(state.step, reason)
+        rng, key = _eval_rng(self.config.seed, state.step), self.config.metric()
+        train_v = float(np.mean(evaluate_rows(self.part, state.params, self.x_train_eval, self.config.evaluation, rng)))
+        test_v = float(np.mean(evaluate_rows(self.part, state.params, self.x_test, self.config.evaluation, rng)))
+        reason = self.check.value("train bound", train_v) or self.check.value("test bound", test_v)
+        if reason:
+            raise self.diverged(state.step, reason)
+        row = {"step": state.step, "samples": state.samples, "epoch": state.epoch, f"train_{key}": train_v,
+               f"test_{key}": test_v, "train_seconds": round(self.wall(), 3)}
+        self.log_rows.append(row)
+        _write_log(self.log_path, self.log_rows)
+        logger.info("samples %d  step %d  train %s %.3f  test %s %.3f nats/datapoint", state.samples, state.step,
+                    key.replace("_", " "), train_v, key.replace("_", " "), test_v)
+        return row
+
+    def save(self, state: RunState) -> None:
+        reason = self.check.state(state)
+        if reason:  # never overwrite the last good checkpoint with a broken state
+            raise self.diverged(state.step, reason)
+        checkpoint.save(self.ckpt_path, params=state.params, optim_state=state.optimizer.state_dict(), rng=state.rng,
+                        perm=state.perm, position=state.position, step=state.step, samples=state.samples,
+                        epoch=state.epoch, config=dataclasses.asdict(self.config), extra=self.part.state_arrays())
+
+    def __call__(self, state: RunState, value: float) -> bool:
+        reason = self.check.value("objective", value)
+        if reason:
+            raise self.diverged(state.step, reason)
+        self.running = value if self.running is None else 0.98 * self.running + 0.02 * value
+        self.bar.update(self.config.batch_size)
+        if state.step % 20 == 0:
+            self.bar.set_postfix_str(f"{self.part.shown} {self.running:.2f}")
+        if _crosses_eval_point(state.samples - self.config.batch_size, state.samples, self.config) \
+                and state.samples < self.total:
+            self.evaluate(state)
+        if state.step % self.config.checkpoint_every == 0:
+            self.save(state)
+        return self.stop.requested or (self.stop_after_steps is not None and state.step >= self.stop_after_steps)
+
+
+def _restore(part, config: TrainConfig, ckpt_path: Path) -> RunState:
+    saved = checkpoint.load(ckpt_path)
+    params = saved["params"]
+    opt = part.make_optimizer(effective_lr(config))
+    opt.load_state_dict(saved["optim_state"], params)
+    part.load_state_arrays(saved["extra"])
+    rng = np.random.default_rng(config.seed)
+    rng.bit_generator.state = saved["rng_state"]
+    return RunState(params=params, optimizer=opt, rng=rng, perm=saved["perm"], position=saved["position"],
+                    step=saved["step"], samples=saved["samples"], epoch=saved["epoch"])
+
+
+def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False, progress: bool = True,
+          stop_after_steps: int | None = None, download: bool = False, data=None) -> dict:
+    """Run (or resume) training with ``config`` in the run folder ``out``.
 
     Parameters
     ----------
     config : TrainConfig
     out : path-like
-        Run folder (created if needed).
+        Run folder (created if needed; nothing is written into it before the data load).
     resume : bool
         Continue the run saved in ``out``.
     force : bool
-        Overwrite a run already in ``out``.
+        Start again over a run already in ``out`` (removes only the files a run writes).
     progress : bool
         Show a tqdm progress bar.
     stop_after_steps : int, optional
         Stop (saving a checkpoint, as Ctrl-C does) once the step counter reaches this
         value; used by tests to interrupt a run at a chosen step.
+    download : bool
+        Fetch missing data files (see :mod:`aevb_np.data`).
+    data : (x_train, x_test), optional
+        Arrays to train and evaluate on instead of ``config.dataset``'s files (tests);
+        ``train_subset`` still applies.
 
     Returns
     -------
     dict
         ``params``, ``step``, ``samples``, ``log`` (list of evaluation rows),
-        ``finished`` (False if stopped early), ``train_lower_bound`` and
-        ``test_lower_bound`` (last evaluation, nats per datapoint).
+        ``finished`` (False if stopped early), ``interrupted``, ``lr`` (the step size
+        used), and ``train_<metric>``/``test_<metric>`` of the last evaluation (nats per
+        datapoint; ``<metric>`` is ``lower_bound`` or ``log_px``).
 
     Raises
     ------
     ConfigError, DataError, CheckpointError
         Bad settings, missing data, a run folder in the way.
     TrainingDivergedError
-        The bound or the parameters became non-finite; the last checkpoint on disk is
-        the last good state.
+        The bound ran away or the parameters stopped being finite; the last checkpoint on
+        disk is the last good state.
 
     References
     ----------
@@ -349,159 +607,87 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     """
     from tqdm.auto import tqdm
 
-    config.validate()
     out = Path(out)
-    config = prepare_run_dir(out, config, resume, force)
-    x_train, x_test = _load_data(config)
-    N = x_train.shape[0]
-    M, L = config.batch_size, config.samples_per_datapoint
-    if M > N:
-        raise ConfigError(f"--batch-size {M} is larger than the training set ({N} datapoints)")
-    x_train_eval = x_train[: min(config.eval_train_size, N)]
-    decoder = config.decoder()
-    # Check the data once (shape, finiteness, support); the steps then skip the checks.
-    probe = model.init_params(x_train.shape[1], 1, 1, decoder, np.random.default_rng(0))
-    bounds.check_inputs(probe, x_train)
-    bounds.check_inputs(probe, x_test)
-
-    ckpt_path, log_path = out / "checkpoint.npz", out / "log.jsonl"
-    rng = np.random.default_rng(config.seed)
-    opt = _make_optimizer(config, N)
-    if resume and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path)
-        params = state["params"]
-        opt.load_state_dict(state["optim_state"], params)
-        rng.bit_generator.state = state["rng_state"]
-        perm, position = state["perm"], state["position"]
-        step, samples, epoch = state["step"], state["samples"], state["epoch"]
-        log_rows = _read_log(log_path, step)
-        logger.info("resumed %s at step %d (%d samples)", out, step, samples)
+    if resume:
+        config = prepare_run_dir(out, config, resume, force)  # only reads, on resume
+    config.validate()
+    if data is None:
+        x_train, x_test = _load_data(config, download)
     else:
-        if config.algorithm == "full-vb":
-            params = full_vb.init_full_vb_params(x_train.shape[1], config.resolved_hidden(), config.n_latent, rng,
-                                                 decoder, config.init_std, dtype=np.dtype(config.dtype))
-        else:
-            params = model.init_params(x_train.shape[1], config.resolved_hidden(), config.n_latent,
-                                       decoder, rng, config.init_std, np.dtype(config.dtype))
-        perm, position, step, samples, epoch = rng.permutation(N), 0, 0, 0, 0
+        x_train, x_test = data
+        if config.train_subset is not None:
+            x_train = x_train[: config.train_subset]
+    if not resume:
+        config = prepare_run_dir(out, config, resume, force)
+    N, key = x_train.shape[0], config.metric()
+    x_train_eval = x_train[: min(config.eval_train_size, N)]
+    x_test = x_test[: config.eval_test_size] if config.eval_test_size else x_test
+    part = PARTS[config.algorithm](config, x_train.shape[1], N)
+    ckpt_path, log_path = out / "checkpoint.npz", out / "log.jsonl"
+    if resume and ckpt_path.exists():
+        state = _restore(part, config, ckpt_path)
+        log_rows = _read_log(log_path, state.step)
+        logger.info("resumed %s at step %d (%d samples)", out, state.step, state.samples)
+    else:
+        if config.lr == "auto" and config.lr_auto is None:
+            config = dataclasses.replace(config, lr_auto=choose_lr(config, x_train, x_train_eval))
+            _write_json(out / "config.json", dataclasses.asdict(config))
+        part = PARTS[config.algorithm](config, x_train.shape[1], N)
+        state = new_state(part, part.make_optimizer(effective_lr(config)), np.random.default_rng(config.seed))
         log_rows = []
-    estimator = bounds.estimator_B if config.estimator == "B" else bounds.estimator_A
-
-    # Buffers kept across steps (no per-step allocation on the AEVB path): the minibatch,
-    # the noise, the flat gradient buffer and the estimator's workspace.
-    xb = np.empty((M, x_train.shape[1]), dtype=x_train.dtype)
-    eps = np.empty((L, M, config.n_latent), dtype=x_train.dtype)
-    grads_buffer = params_mod.zeros_like(params) if config.algorithm in ("aevb", "wake-sleep") else None
-    workspace: dict = {}
-
-    def gradient_step(xb):
-        """One minibatch gradient: AEVB's estimator (Eq. 8) or wake-sleep's two phases.
-
-        Returns the batch's average of the quantity shown on the progress bar and the grads.
-        """
-        if config.algorithm == "wake-sleep":
-            objectives, grads = wake_sleep.wake_sleep_gradients(params, xb, rng, validate=False,
-                                                                grads=grads_buffer, workspace=workspace)
-            return float(objectives["wake"].mean()), grads
-        # Same draws as rng.standard_normal((L, M, Nz)), written into the kept buffer.
-        rng.standard_normal(out=eps, dtype=eps.dtype)
-        if config.algorithm == "full-vb":
-            # One θ̃ = μ_θ + σ_θ ζ per minibatch (App. F, Algorithm 2).
-            zeta = full_vb.draw_zeta(params, rng)
-            bound, grads = full_vb.full_vb_estimator(params, xb, eps, zeta, N, config.estimator, validate=False)
-            return float(bound.mean()), grads
-        elbo, grads = estimator(params, xb, eps, validate=False, grads=grads_buffer, workspace=workspace,
-                                grad_scale=N / M)  # Eq. (8)
-        return float(elbo.mean()), grads
-
-    shown = "wake log p(x,z)" if config.algorithm == "wake-sleep" else "lower bound"
     total = config.max_samples if config.max_samples is not None else int(round(config.epochs * N))
-    Nz = config.n_latent
-
-    def save_checkpoint():
-        checkpoint.save(ckpt_path, params=params, optim_state=opt.state_dict(), rng=rng, perm=perm,
-                        position=position, step=step, samples=samples, epoch=epoch,
-                        config=dataclasses.asdict(config))
-
-    def evaluate_and_log(wall):
-        train_lb, test_lb = _evaluate(params, x_train_eval, x_test, config.seed, step, N)
-        row = {"step": step, "samples": samples, "epoch": epoch, "train_lower_bound": train_lb,
-               "test_lower_bound": test_lb, "train_seconds": round(wall, 3)}
-        log_rows.append(row)
-        _write_log(log_path, log_rows)
-        logger.info("samples %d  step %d  train lower bound %.3f  test lower bound %.3f nats/datapoint",
-                    samples, step, train_lb, test_lb)
-        return row
-
-    t0 = time.perf_counter()
-    wall_before = log_rows[-1]["train_seconds"] if log_rows else 0.0
-    if not log_rows:
-        evaluate_and_log(0.0)
-    running = None
-    finished = True
-    with _StopFlag() as stop, tqdm(total=total, initial=min(samples, total), unit="sample", unit_scale=True,
+    with _StopFlag() as stop, tqdm(total=total, initial=min(state.samples, total), unit="sample", unit_scale=True,
                                    disable=not progress, dynamic_ncols=True, leave=False) as bar:
-        while samples < total:
-            if position + M > N:  # next epoch: a fresh random order
-                perm, position, epoch = rng.permutation(N), 0, epoch + 1
-            np.take(x_train, perm[position : position + M], axis=0, out=xb)
-            try:
-                # Overflow to inf/NaN is caught by the estimator's finiteness check and
-                # reported below, so the floating-point warnings themselves are noise.
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    batch_lb, grads = gradient_step(xb)
-            except NonFiniteError as exc:
-                raise TrainingDivergedError(
-                    f"training diverged at step {step + 1} ({exc}); the last good state is {ckpt_path}"
-                    if ckpt_path.exists() else f"training diverged at step {step + 1} ({exc})"
-                ) from None
-            opt.step(params, grads)
-            position += M
-            step += 1
-            samples += M
-            running = batch_lb if running is None else 0.98 * running + 0.02 * batch_lb
-            bar.update(M)
-            if step % 20 == 0:
-                bar.set_postfix_str(f"{shown} {running:.2f}")
-            if _crosses_eval_point(samples - M, samples, config) and samples < total:
-                evaluate_and_log(wall_before + time.perf_counter() - t0)
-            if step % config.checkpoint_every == 0:
-                save_checkpoint()
-            if stop.requested or (stop_after_steps is not None and step >= stop_after_steps):
-                finished = samples >= total
-                break
-    save_checkpoint()
-    wall = wall_before + time.perf_counter() - t0
+        monitor = _Monitor(config, part, out, x_train_eval, x_test, log_rows, total, bar, stop, stop_after_steps)
+        if not log_rows:
+            monitor.evaluate(state)
+        try:
+            # Overflow to inf/NaN is caught by the finiteness checks and reported as
+            # divergence, so the floating-point warnings themselves are noise.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                finished = algorithm_1(part, state, x_train, total, monitor)
+        except NonFiniteError as exc:
+            raise monitor.diverged(state.step + 1, str(exc)) from None  # in step k + 1
+        monitor.save(state)
+    result = {"params": state.params, "step": state.step, "samples": state.samples, "log": log_rows,
+              "finished": finished, "interrupted": stop.requested, "lr": effective_lr(config)}
     if not finished:
-        logger.info("stopped at step %d; checkpoint saved. Resume with: python -m aevb_np.train --resume %s",
-                    step, out)
-        return {"params": params, "step": step, "samples": samples, "log": log_rows, "finished": False,
-                "train_lower_bound": log_rows[-1]["train_lower_bound"],
-                "test_lower_bound": log_rows[-1]["test_lower_bound"], "interrupted": stop.requested}
-    if log_rows[-1]["step"] != step:
-        evaluate_and_log(wall)
-    checkpoint.save_params(out / "params.npz", params)
+        return {**result, f"train_{key}": log_rows[-1][f"train_{key}"], f"test_{key}": log_rows[-1][f"test_{key}"]}
+    if log_rows[-1]["step"] != state.step:
+        monitor.evaluate(state)
+    checkpoint.save_params(out / "params.npz", state.params)
+    summary = {"step": state.step, "samples": state.samples, "train_seconds": round(monitor.wall(), 3),
+               "lr": effective_lr(config), f"train_{key}": log_rows[-1][f"train_{key}"],
+               f"test_{key}": log_rows[-1][f"test_{key}"]}
+    _write_json(out / "summary.json", summary)
     # Drop the data (≈440 MB for MNIST in float64) before matplotlib is imported for the
-    # sample grid, so the two never sit in memory together (peak-memory budget, issue 6).
-    x_train = x_test = x_train_eval = xb = None  # noqa: F841 (also clears the closures' cells)
-    from aevb_np import plots
+    # pictures, so the two never sit in memory together (peak-memory budget, issue 6).
+    x_train = x_test = x_train_eval = monitor = data = None  # noqa: F841
+    _save_pictures(out, config, part, state.params)
+    return {**result, **summary}
+
+
+def _save_pictures(out: Path, config: TrainConfig, part, params) -> None:
+    """``samples.png`` (and full VB's ``posterior_std.png``) of a finished run."""
+    from aevb_np import full_vb, plots
 
     shape = data_mod.DATASET_SHAPES[config.dataset][1]
+    rng, nz = np.random.default_rng([config.seed, 5]), config.n_latent
     if config.algorithm == "full-vb":
         # Samples draw θ ~ q(θ) (rows) as well as z ~ p(z) (columns); and σ_θ of the output layer.
-        full_vb.save_samples(out / "samples.png", params, np.random.default_rng([config.seed, 5]), shape,
-                             title=f"{config.dataset}, full VB, Nz={Nz}: rows θ ~ q(θ), columns z ~ p(z)")
-        out_layer = "W2" if decoder == "bernoulli" else "W4"
+        full_vb.save_samples(out / "samples.png", params, rng, shape,
+                             title=f"{config.dataset}, full VB, Nz={nz}: decoder means, rows θ ~ q(θ), columns z ~ p(z)")
+        out_layer = "W2" if config.decoder() == "bernoulli" else "W4"
         full_vb.save_posterior_std(out / "posterior_std.png", params, shape, array=out_layer,
                                    title=f"posterior std of {out_layer}, one image per hidden unit")
-    else:
-        plots.save_image_grid(out / "samples.png", plots.sample_images(params, np.random.default_rng([config.seed, 5]), 100),
-                              shape, n_cols=10, title=f"{config.dataset}, Nz={Nz}, {samples} samples")
-    summary = {"step": step, "samples": samples, "train_seconds": round(wall, 3),
-               "train_lower_bound": log_rows[-1]["train_lower_bound"],
-               "test_lower_bound": log_rows[-1]["test_lower_bound"]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return {"params": params, "log": log_rows, "finished": True, "interrupted": False, **summary}
+        return
+    theta = part.decoder_params(params)["theta"]
+    z = rng.standard_normal((100, nz)).astype(next(iter(theta.values())).dtype)  # Fig. 5: z ~ p(z)
+    plots.save_image_grid(out / "samples.png", model.decoder_mean(theta, z), shape, n_cols=10,
+                          title=f"{config.dataset}, {config.algorithm}, Nz={nz}: decoder means E[x|z], z ~ p(z)")
+
+
+# --------------------------------------------------------------------------- the CLI
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -511,119 +697,92 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI's argument parser (flags and defaults of §5 for MNIST)."""
-    d = TrainConfig()
-    p = OneLineErrorParser(
-        prog="python -m aevb_np.train",
-        description="Train a variational auto-encoder with AEVB (Kingma & Welling 2014, Algorithm 1).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--dataset", default=d.dataset, choices=DATASETS)
-    p.add_argument("--n-latent", type=int, default=d.n_latent, help="latent dimension Nz")
-    p.add_argument("--hidden", type=int, default=None, help="hidden units (default: 500 MNIST, 200 Frey Face)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size M")
-    p.add_argument("--samples-per-datapoint", type=int, default=d.samples_per_datapoint, help="L")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adagrad global step size")
-    p.add_argument("--optimizer", default=d.optimizer, choices=("adagrad", "sgd"))
-    p.add_argument("--no-weight-decay", action="store_true", help="drop the N(0, I) prior on the parameters")
-    p.add_argument("--estimator", default=d.estimator, choices=bounds.ESTIMATORS, help="SGVB estimator (Eq. 6 or 7)")
-    p.add_argument("--algorithm", default=d.algorithm, choices=ALGORITHMS,
-                   help="AEVB (Algorithm 1) or the wake-sleep baseline (§5)")
-    p.add_argument("--epochs", type=float, default=d.epochs, help="budget in passes over the training set")
-    p.add_argument("--max-samples", type=int, default=None, help="budget in training samples (overrides --epochs)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--eval-every", type=int, default=d.eval_every, help="training samples between evaluations")
-    p.add_argument("--eval-per-decade", type=int, default=d.eval_per_decade,
-                   help="also evaluate at this many log-spaced sample counts per decade (0: off)")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
-    p.add_argument("--dtype", default=d.dtype, choices=("float64", "float32"))
-    p.add_argument("--data-dir", default=None, help="folder with the data files (else $AEVB_NP_DATA, data/, ../shared/data)")
+def _flag(field: dataclasses.Field) -> str | None:
+    flag = field.metadata.get("flag", "")
+    return "--" + field.name.replace("_", "-") if flag == "" else flag
+
+
+def _program_name() -> str:
+    """``aevb-train`` when run as the console script, else ``python -m aevb_np.train``."""
+    return "aevb-train" if Path(sys.argv[0]).name == "aevb-train" else "python -m aevb_np.train"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser, one flag per :class:`TrainConfig` field (help and default from the field)."""
+    p = OneLineErrorParser(prog=prog or _program_name(),
+                           description="Train a variational auto-encoder with AEVB (Kingma & Welling 2014, "
+                                       "Algorithm 1), or one of the paper's other algorithms.")
+    for field in dataclasses.fields(TrainConfig):
+        flag = _flag(field)
+        if flag is None:
+            continue
+        meta, default = field.metadata, field.default
+        if field.type == "bool":
+            p.add_argument(flag, dest=field.name, action="store_false", default=default, help=meta["help"])
+            continue
+        kind = {"int": int, "int | None": int, "float": float, "float | str": _lr_value}.get(field.type, str)
+        shown = "" if default is None or "(default" in meta["help"] else f" (default: {default})"
+        p.add_argument(flag, dest=field.name, type=kind, default=default, choices=meta["choices"],
+                       metavar=meta["metavar"], help=meta["help"] + shown)
     p.add_argument("--out", default=None, help="run folder (default: runs/<dataset>-nz<Nz>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run saved in RUN_DIR")
-    p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
+    p.add_argument("--force", action="store_true", help="start again over the run in --out (removes only its files)")
+    p.add_argument("--download", action="store_true", help="fetch missing data files into the user cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
+    p.add_argument("--version", action="version", version=f"%(prog)s (aevb_np) {__version__}")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Map parsed flags to a :class:`TrainConfig`."""
-    return TrainConfig(
-        dataset=args.dataset, n_latent=args.n_latent, hidden=args.hidden, batch_size=args.batch_size,
-        samples_per_datapoint=args.samples_per_datapoint, lr=args.lr, optimizer=args.optimizer,
-        weight_decay=not args.no_weight_decay, estimator=args.estimator, algorithm=args.algorithm, epochs=args.epochs,
-        max_samples=args.max_samples, seed=args.seed, eval_every=args.eval_every, eval_per_decade=args.eval_per_decade,
-        checkpoint_every=args.checkpoint_every, dtype=args.dtype, data_dir=args.data_dir,
-    )
+    """Map parsed flags to a :class:`TrainConfig` (every field that has a flag)."""
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if _flag(f)})
 
 
-# CLI flag -> TrainConfig field, for the flags a user may give again when resuming.
-_FLAG_FIELDS = {"dataset": "dataset", "n_latent": "n_latent", "hidden": "hidden", "batch_size": "batch_size",
-                "samples_per_datapoint": "samples_per_datapoint", "lr": "lr", "optimizer": "optimizer",
-                "estimator": "estimator", "algorithm": "algorithm", "epochs": "epochs", "max_samples": "max_samples", "seed": "seed",
-                "eval_every": "eval_every", "eval_per_decade": "eval_per_decade", "checkpoint_every": "checkpoint_every", "dtype": "dtype",
-                "data_dir": "data_dir"}
-
-
-def _explicit_flags(argv) -> dict:
+def _explicit_flags(argv, prog: str) -> dict:
     """The flags the user actually typed (not argparse defaults), as TrainConfig fields."""
-    parser = build_parser()
+    parser = build_parser(prog)
     for action in parser._actions:
         action.default = argparse.SUPPRESS
     given = vars(parser.parse_args(argv))
-    fields = {_FLAG_FIELDS[k]: v for k, v in given.items() if k in _FLAG_FIELDS}
-    if given.get("no_weight_decay"):
-        fields["weight_decay"] = False
-    return fields
-
-
-def _resume_config(run_dir: Path, explicit: dict) -> TrainConfig:
-    """The saved config of ``run_dir`` with the flags given on the command line applied on top."""
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.exists():
-        raise ConfigError(f"--resume {run_dir}: no run there (no config.json); start it without --resume")
-    try:
-        saved = json.loads(cfg_path.read_text())
-        return dataclasses.replace(TrainConfig(**saved), **explicit)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ConfigError(f"--resume {run_dir}: config.json is unreadable ({exc})") from None
+    return {f.name: given[f.name] for f in dataclasses.fields(TrainConfig) if f.name in given}
 
 
 def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (2 for a user's mistake)."""
-    args = build_parser().parse_args(argv)
+    prog = _program_name()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
-    config = config_from_args(args)
-    if args.resume is not None:
-        try:
-            config = _resume_config(Path(args.resume), _explicit_flags(argv if argv is not None else sys.argv[1:]))
-        except AEVBError as exc:
-            print(f"aevb-train: error: {exc}", file=sys.stderr)
-            return 2
-        out = Path(args.resume)
-    elif args.out is not None:
-        out = Path(args.out)
-    else:
-        out = Path("runs") / f"{args.dataset}-nz{args.n_latent}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        result = train(config, out, resume=args.resume is not None, force=args.force, progress=not args.no_progress)
+        if args.resume is not None:
+            out = Path(args.resume)
+            if not (out / "config.json").exists():
+                raise ConfigError(f"--resume {out}: no run there (no config.json); start it without --resume")
+            config = dataclasses.replace(_saved_config(out), **_explicit_flags(argv, prog))
+        else:
+            config = config_from_args(args)
+            out = Path(args.out) if args.out is not None else \
+                Path("runs") / f"{args.dataset}-nz{args.n_latent}-{time.strftime('%Y%m%d-%H%M%S')}"
+        result = train(config, out, resume=args.resume is not None, force=args.force,
+                       progress=not args.no_progress, download=args.download)
     except AEVBError as exc:
-        print(f"aevb-train: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"aevb-train: interrupted; resume with: python -m aevb_np.train --resume {out}", file=sys.stderr)
-        return 130
+        result = {"finished": False, "step": "?"}
     if not result["finished"]:
-        print(f"interrupted at step {result['step']}; resume with: python -m aevb_np.train --resume {out}")
+        print(f"stopped at step {result['step']}; resume with: {prog} --resume {out}")
         return 130
-    unit = "nats/datapoint (a log-density over [0,1] pixels: positive)" if config.dataset == "frey-face" else "nats/datapoint"
+    key = config.metric()
+    unit = "nats/datapoint (a log-density over [0,1] pixels: positive)" if config.dataset == "frey-face" \
+        else "nats/datapoint"
     print(f"done: {result['samples']} samples in {result['train_seconds']:.0f} s "
-          f"({result['samples'] / max(result['train_seconds'], 1e-9):.0f} samples/s); "
-          f"train lower bound {result['train_lower_bound']:.2f}, test lower bound {result['test_lower_bound']:.2f} {unit}; "
-          f"run saved in {out}")
+          f"({result['samples'] / max(result['train_seconds'], 1e-9):.0f} samples/s) at lr {result['lr']:g}; "
+          f"train {key.replace('_', ' ')} {result[f'train_{key}']:.2f}, test {key.replace('_', ' ')} "
+          f"{result[f'test_{key}']:.2f} {unit}; run saved in {out}")
     return 0
 
 
