@@ -158,8 +158,10 @@ class MCEM(_Part):
 
     name, shown, has_bound = "mcem", "log p(x|z) of the chains", False
     #: Appendix E: 10 leapfrog steps with the step size tuned toward 90% acceptance, then
-    #: 5 weight updates; the chains start at 0.3 (tuned from there).
-    n_leapfrog, n_updates, target_accept, initial_step_size = 10, 5, 0.9, 0.3
+    #: 5 weight updates; the chains start at step size 0.3 (tuned from there).  See
+    #: :func:`aevb_np.baselines.mcem.mcem_step` for the others.
+    n_leapfrog, n_hmc_steps, n_updates, target_accept, adapt_rate = 10, 1, 5, 0.9, 0.5
+    initial_step_size, jitter = 0.3, mcem.JITTER
 
     def init_params(self, rng):
         c = self.config
@@ -177,11 +179,12 @@ class MCEM(_Part):
         self.z, self.step_size = arrays["z"].copy(), arrays["step_size"].copy()
 
     def step(self, params, x_train, idx, rng, opt) -> float:
-        z, step_size, info = mcem.mcem_step(params["theta"], x_train[idx], self.z[idx], self.step_size[idx], rng, opt,
-                                            n_leapfrog=self.n_leapfrog, n_updates=self.n_updates,
-                                            target_accept=self.target_accept)
+        z, step_size, self.last_info = mcem.mcem_step(
+            params["theta"], x_train[idx], self.z[idx], self.step_size[idx], rng, opt, n_leapfrog=self.n_leapfrog,
+            n_hmc_steps=self.n_hmc_steps, n_updates=self.n_updates, target_accept=self.target_accept,
+            adapt_rate=self.adapt_rate, jitter=self.jitter)
         self.z[idx], self.step_size[idx] = z, step_size
-        return info["log_likelihood"]
+        return self.last_info["log_likelihood"]
 
     def bound(self, params, x, rng) -> np.ndarray:
         raise NotImplementedError("MCEM learns no encoder: it is scored by a marginal-likelihood estimate only")
@@ -189,3 +192,14 @@ class MCEM(_Part):
 
 #: name → part class; ``--algorithm`` chooses among these.
 PARTS = {cls.name: cls for cls in (AEVB, WakeSleep, MCEM, FullVB)}
+
+
+def part_config(decoder: str, n_hidden: int, n_latent: int, *, batch_size: int, dtype=np.float64, L: int = 1,
+                estimator: str = "B", init_std: float = 0.01, weight_decay: bool = True):
+    """A :class:`aevb_np.train.TrainConfig` with these sizes, for the in-memory wrappers
+    (``full_vb.train_full_vb``, ``baselines.mcem.train_mcem``) that run a part without a run folder."""
+    from aevb_np.train import TrainConfig  # train imports this module
+
+    return TrainConfig(dataset="frey-face" if decoder == "gaussian" else "mnist", hidden=n_hidden, n_latent=n_latent,
+                       batch_size=batch_size, samples_per_datapoint=L, estimator=estimator, init_std=init_std,
+                       dtype=np.dtype(dtype).name, weight_decay=weight_decay)

@@ -593,6 +593,9 @@ def train_full_vb(
     ----------
     Kingma & Welling (2014), Appendix F, Algorithm 2; §5 (Adagrad, M = 100).
     """
+    from aevb_np.algorithms import FullVB, part_config  # the one loop (algorithms imports this module)
+    from aevb_np.loop import RunState, algorithm_1
+
     N = x_train.shape[0]
     for name, v in (("steps", steps), ("batch_size", batch_size), ("L", L), ("record_every", record_every)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -605,20 +608,17 @@ def train_full_vb(
     # Check the data once; the steps skip the checks.
     bounds.check_inputs({"phi": params["phi"], "theta": params["theta_mu"]}, x_train)
     architecture(params)
-    opt = optim.Adagrad(lr, scale=N / batch_size, weight_decay=False)
-    Nz = params["phi"]["W4"].shape[0]
-    perm, position, history = rng.permutation(N), 0, []
-    for step in range(1, steps + 1):
-        if position + batch_size > N:
-            perm, position = rng.permutation(N), 0
-        xb = x_train[perm[position : position + batch_size]]
-        position += batch_size
-        eps = bounds.draw_eps(rng, L, batch_size, Nz, x_train.dtype)
-        zeta = draw_zeta(params, rng)
-        bound, grads = full_vb_estimator(params, xb, eps, zeta, N, z_estimator, validate=False)
-        opt.step(params, grads)
-        if step % record_every == 0 or step == 1:
-            history.append({"step": step, "bound": float(bound.mean())})
+    part = FullVB(part_config(decoder, n_hidden, n_latent, batch_size=batch_size, dtype=x_train.dtype, L=L,
+                              estimator=z_estimator, weight_decay=False), x_train.shape[1], N)
+    state = RunState(params=params, optimizer=part.make_optimizer(lr), rng=rng, perm=rng.permutation(N))
+    history = []
+
+    def record(state, bound):
+        if state.step % record_every == 0 or state.step == 1:
+            history.append({"step": state.step, "bound": bound})
+        return False
+
+    algorithm_1(part, state, x_train, steps * batch_size, record)
     return params, history
 
 

@@ -383,19 +383,22 @@ def train_mcem(x_train: np.ndarray, n_latent: int, n_hidden: int, n_steps: int, 
         _check_data(state.theta, x_train)
         if state.z.shape[0] != x_train.shape[0]:
             raise ShapeError(f"state has chains for {state.z.shape[0]} datapoints, x_train has {x_train.shape[0]}")
-    N = x_train.shape[0]
-    M = state.batch_size
-    for _ in range(n_steps):
-        if state.position + M > N:  # next epoch: a fresh random order
-            state.perm, state.position, state.epoch = rng.permutation(N), 0, state.epoch + 1
-        idx = state.perm[state.position : state.position + M]
-        z, steps, info = mcem_step(state.theta, x_train[idx], state.z[idx], state.step_size[idx], rng,
-                                   state.optimizer, n_leapfrog=n_leapfrog, n_hmc_steps=n_hmc_steps,
-                                   n_updates=n_updates, target_accept=target_accept, adapt_rate=adapt_rate,
-                                   jitter=jitter)
-        state.z[idx], state.step_size[idx] = z, steps
-        state.position += M
-        state.step += 1
-        state.samples += M
-        state.history.append({"step": state.step, "samples": state.samples, **info})
+    from aevb_np.algorithms import MCEM, part_config  # the one loop (algorithms imports this module)
+    from aevb_np.loop import RunState, algorithm_1
+
+    D, H, Nz, kind = decoder_architecture(state.theta)
+    part = MCEM(part_config(kind, H, Nz, batch_size=state.batch_size), D, x_train.shape[0])
+    part.n_leapfrog, part.n_hmc_steps, part.n_updates = n_leapfrog, n_hmc_steps, n_updates
+    part.target_accept, part.adapt_rate, part.jitter = target_accept, adapt_rate, jitter
+    part.z, part.step_size = state.z, state.step_size  # updated in place, row by row
+    run = RunState(params={"theta": state.theta}, optimizer=state.optimizer, rng=rng, perm=state.perm,
+                   position=state.position, step=state.step, samples=state.samples, epoch=state.epoch)
+
+    def record(run, value):
+        state.history.append({"step": run.step, "samples": run.samples, **part.last_info})
+        return False
+
+    algorithm_1(part, run, x_train, state.samples + n_steps * state.batch_size, record)
+    state.perm, state.position, state.step, state.samples, state.epoch = (run.perm, run.position, run.step,
+                                                                          run.samples, run.epoch)
     return state
