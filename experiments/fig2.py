@@ -2,42 +2,59 @@
 
 Each panel is one (dataset, Nz): MNIST with Nz ∈ {3, 5, 10, 20, 200} (500 hidden units) and
 Frey Face with Nz ∈ {2, 5, 10, 20} (200 hidden units), trained with the §5 settings
-(M = 100, L = 1, Adagrad, weight decay) by AEVB and by wake-sleep with the same encoder and
-decoder.  Both are scored with the same estimator-B lower bound on the training set (a fixed
-subset) and the test set, at log-spaced sample counts.
+(M = 100, L = 1, Adagrad with the step size chosen by §5's protocol, ``--lr auto``, weight
+decay) by AEVB and by wake-sleep with the same encoder and decoder.  Both are scored with
+the same estimator-B lower bound on the training set (its first 10,000 points) and the
+test set, at 8 log-spaced sample counts per decade; Frey Face uses the random split.
 
 Every run is an ordinary resumable run folder (``python -m aevb_np.train`` layout) under
-``OUT/runs/``; running the script again with a larger ``--budget`` continues each run where
-it stopped.  Runs execute as separate processes through joblib (``--jobs``, the machine's
-cores by default); with ``--dask-scheduler ADDRESS`` the same sweep runs on a Dask cluster
-through joblib's Dask backend.  ``--plot-only`` redraws the panels and the table from
-whatever logs exist.
+``OUT/runs/``; its ``config.json`` and ``log.jsonl`` are committed under
+``experiments/fig2_out/runs/`` (checkpoints are not), so ``--plot-only`` regenerates every
+panel, the combined figure and the table in a fresh clone.  Running again with a larger
+``--budget`` continues each run where it stopped.  Runs execute as separate processes
+through joblib (``--jobs``); with ``--dask-scheduler ADDRESS`` the sweep runs on a Dask
+cluster through joblib's Dask backend (the run folders must then be on a filesystem the
+workers share with this machine: ``--out`` is made absolute before it is sent).
 
     python experiments/fig2.py --budget 10000000 --panels mnist:20 frey-face:10
-    python experiments/fig2.py --plot-only
-    python experiments/fig2.py --quick          # seconds; what CI runs
+    python experiments/fig2.py --plot-only              # from the committed logs
+    python experiments/fig2.py --quick --out runs/fig2-quick   # seconds; what the tests run
+
+Each panel PNG draws the paper's four curves (thin grey; ``experiments/paper/``) under ours;
+``fig2.png`` lays the nine panels out as the paper's Fig. 2 does; ``fig2_table.md`` compares
+ours with the paper's at 10⁶, 10⁷ and 10⁸ samples.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from aevb_np import plots
-from aevb_np.errors import AEVBError, ConfigError
-from aevb_np.train import TrainConfig, train
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
+
+import paper_curves  # noqa: E402
+
+from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
+from aevb_np.train import TrainConfig, train  # noqa: E402
 
 PAPER_PANELS = {"mnist": (3, 5, 10, 20, 200), "frey-face": (2, 5, 10, 20)}
 ALGORITHMS = ("aevb", "wake-sleep")
+LABELS = {"aevb": "AEVB", "wake-sleep": "Wake-Sleep"}
+COLOURS = {"aevb": "tab:red", "wake-sleep": "tab:blue"}
+#: The paper's axes (Fig. 2): log x from 10⁵; MNIST y −150…−95, Frey Face y 0…1600.
+AXES = {"mnist": ((1e5, 2.5e8), (-150, -95)), "frey-face": ((1e5, 1e8), (0, 1600))}
+TABLE_POINTS = (10**6, 10**7, 10**8)
+DEFAULT_OUT = Path(__file__).resolve().parent / "fig2_out"
 
 
 def parse_panel(text: str) -> tuple[str, int]:
     """``"mnist:20"`` → ("mnist", 20)."""
     try:
         dataset, nz = text.split(":")
+        if dataset not in PAPER_PANELS:
+            raise ValueError
         return dataset, int(nz)
     except ValueError:
         raise ConfigError(f"a panel looks like mnist:20 or frey-face:10, got {text!r}") from None
@@ -58,89 +75,229 @@ def run_config(dataset: str, n_latent: int, algorithm: str, budget: int, quick: 
     )
 
 
-def run_one(config: TrainConfig, folder: Path) -> dict:
-    """Start or continue one run (a separate process under joblib); returns its last log row."""
+def run_dir(out: Path, dataset: str, nz: int, algorithm: str) -> Path:
+    return out / "runs" / f"{dataset}-nz{nz}-{algorithm}"
+
+
+def run_one(config: TrainConfig, folder: Path) -> list[dict]:
+    """Start or continue one run (a separate process under joblib); returns its log rows."""
     resume = (folder / "config.json").exists()
-    result = train(config, folder, resume=resume, progress=False)
-    return result["log"][-1]
+    return train(config, folder, resume=resume, progress=False)["log"]
 
 
-def read_log(folder: Path) -> list[dict]:
+def read_run(folder: Path) -> tuple[dict | None, list[dict]]:
+    """A run folder's config and log rows (None, [] if it holds no run)."""
+    if not (folder / "config.json").exists():
+        return None, []
+    config = json.loads((folder / "config.json").read_text())
     path = folder / "log.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return config, rows
+
+
+def _row_at(rows: list[dict], samples: int) -> dict | None:
+    return next((r for r in rows if r["samples"] == samples), None)
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def draw_panel(ax, dataset: str, nz: int, runs: dict[str, list[dict]], legend: bool = True) -> None:
+    """One panel: the paper's curves (thin grey, labelled "paper") under ours."""
+    import matplotlib.ticker
+
+    panel = paper_curves.fig2_panel(dataset, nz)
+    (x0, x1), (y0, y1) = AXES[dataset]
+    for algorithm in ALGORITHMS:
+        for split, style in (("train", "-"), ("test", "--")):
+            c = paper_curves.curve(panel, algorithm, split)
+            if c is not None:
+                ax.plot(*c, style, color="0.55", lw=0.9, zorder=1,
+                        label=f"paper ({split}; AEVB above, wake-sleep below)" if algorithm == "aevb" else None)
+    for algorithm, rows in runs.items():
+        rows = [r for r in rows if r["samples"] >= x0]
+        if rows:
+            n = [r["samples"] for r in rows]
+            ax.plot(n, [r["train_lower_bound"] for r in rows], "-", color=COLOURS[algorithm], lw=1.4, zorder=2,
+                    label=f"{LABELS[algorithm]} train")
+            ax.plot(n, [r["test_lower_bound"] for r in rows], "--", color=COLOURS[algorithm], lw=1.4, zorder=2,
+                    label=f"{LABELS[algorithm]} test")
+    ax.set_xscale("log")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_title(f"{'MNIST' if dataset == 'mnist' else 'Frey Face'}, $N_z$ = {nz}", fontsize=9)
+    ax.set_xlabel("# training samples evaluated", fontsize=8)
+    ax.set_ylabel("L (nats per datapoint)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=6, loc="lower right")
 
 
 def draw(out: Path, panels: list[tuple[str, int]]) -> list[Path]:
-    """One PNG per panel from the logs that exist; returns the files written."""
+    """One PNG per panel that has logs, and the combined ``fig2.png``; returns the files written."""
+    import matplotlib.pyplot as plt
+
+    runs = {(d, nz): {a: read_run(run_dir(out, d, nz, a))[1] for a in ALGORITHMS} for d, nz in panels}
     written = []
-    for dataset, nz in panels:
-        logs = {a: read_log(out / "runs" / f"{dataset}-nz{nz}-{a}") for a in ALGORITHMS}
+    for (dataset, nz), logs in runs.items():
         if not any(logs.values()):
             continue
-        unit = "nats/datapoint (density)" if dataset == "frey-face" else "nats/datapoint"
-        name = "MNIST" if dataset == "mnist" else "Frey Face"
+        fig, ax = plt.subplots(figsize=(4.4, 3.6))
+        draw_panel(ax, dataset, nz, logs)
+        fig.tight_layout()
         path = out / f"fig2_{dataset}_nz{nz}.png"
-        plots.save_bound_curves(path, {"AEVB": logs["aevb"], "Wake-Sleep": logs["wake-sleep"]},
-                                title=f"{name}, $N_z$ = {nz}", unit=unit)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    if any(any(v.values()) for v in runs.values()):
+        fig, axes = plt.subplots(2, 5, figsize=(17, 6.6))
+        for row, dataset in enumerate(PAPER_PANELS):
+            for col in range(5):
+                ax = axes[row][col]
+                if col >= len(PAPER_PANELS[dataset]):
+                    ax.axis("off")
+                    handles, labels = axes[0][0].get_legend_handles_labels()
+                    ax.legend(handles, labels, loc="center", fontsize=9)
+                    continue
+                nz = PAPER_PANELS[dataset][col]
+                draw_panel(ax, dataset, nz, runs.get((dataset, nz), {}), legend=False)
+        fig.suptitle("Fig. 2 of Kingma & Welling (2014) reproduced with aevb_np (coloured) over the paper's curves "
+                     "(grey): lower bound per datapoint vs. training samples", fontsize=10)
+        fig.tight_layout()
+        path = out / "fig2.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
         written.append(path)
     return written
 
 
+# --------------------------------------------------------------------------- the table
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f}"
+
+
+def _diff(ours: float | None, paper: float | None) -> str:
+    return "—" if ours is None or paper is None else f"{ours - paper:+.1f}"
+
+
 def table(out: Path, panels: list[tuple[str, int]]) -> str:
-    """Markdown table: samples evaluated, final train/test bound of each algorithm, wall time."""
-    lines = ["| panel | algorithm | samples evaluated | train bound | test bound | train time (s) |",
-             "|---|---|---:|---:|---:|---:|"]
+    """Markdown: ours vs the paper's train/test bound at 10⁶, 10⁷, 10⁸ samples where reached, and at
+    the last evaluation of a run that stopped elsewhere."""
+    lines = ["| panel | algorithm | lr (auto) | samples reached | at | train: paper | ours | Δ | "
+             "test: paper | ours | Δ |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for dataset, nz in panels:
+        panel = paper_curves.fig2_panel(dataset, nz)
         for algorithm in ALGORITHMS:
-            rows = read_log(out / "runs" / f"{dataset}-nz{nz}-{algorithm}")
-            if rows:
-                r = rows[-1]
-                lines.append(f"| {dataset} Nz={nz} | {algorithm} | {r['samples']:.3g} | {r['train_lower_bound']:.1f} | "
-                             f"{r['test_lower_bound']:.1f} | {r['train_seconds']:.0f} |")
+            config, rows = read_run(run_dir(out, dataset, nz, algorithm))
+            if not rows:
+                continue
+            lr = config.get("lr_auto", {}) or {}
+            lr_text = f"{lr['chosen']:g}" if lr else f"{config['lr']} (fixed)"
+            reached = rows[-1]["samples"]
+            points = [p for p in TABLE_POINTS if _row_at(rows, p)]
+            for point in points + ([reached] if reached not in points else []):
+                row = _row_at(rows, point)
+                cells = []
+                for split in ("train", "test"):
+                    paper = paper_curves.value_at(panel, algorithm, split, point)
+                    ours = row[f"{split}_lower_bound"]
+                    cells += [_fmt(paper), _fmt(ours), _diff(ours, paper)]
+                at = f"{point:.0e}" if point in TABLE_POINTS else f"{point:.3g} (last)"
+                lines.append(f"| {panel.replace('Frey', 'Frey Face')} | {LABELS[algorithm]} | {lr_text} | "
+                             f"{reached:.3g} | {at} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Paper values: read from the PDF's vector drawing (`experiments/paper/`), ±0.2 nats on MNIST, "
+                 "±3–5 on Frey Face; \"—\": the paper's curve is below the printed axes there. Ours: "
+                 "`experiments/fig2_out/runs/*/log.jsonl`, nats per datapoint (Frey Face: a density, positive).")
     return "\n".join(lines) + "\n"
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_START, README_END = "<!-- fig2-table:start (written by experiments/fig2.py --update-readme) -->", "<!-- fig2-table:end -->"
+
+
+def update_readme(text: str, readme: Path = README) -> None:
+    """Put ``text`` between the README's two markers (the only part of it this script writes)."""
+    content = readme.read_text()
+    if README_START not in content or README_END not in content:
+        raise ConfigError(f"{readme} has no block marked {README_START!r} … {README_END!r} to write the table into")
+    head, rest = content.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(head + README_START + "\n" + text + README_END + tail)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _sweep(jobs: list, n_jobs: int, scheduler: str | None) -> None:
+    try:
+        from joblib import Parallel, delayed, parallel_backend
+    except ImportError:
+        raise ConfigError("the sweep needs joblib: pip install 'aevb_np[experiments]'") from None
+    backend = "loky"
+    if scheduler:
+        try:
+            from dask.distributed import Client  # optional: only for cluster runs
+        except ImportError:
+            raise ConfigError("--dask-scheduler needs dask.distributed: pip install 'aevb_np[cluster]'") from None
+        try:
+            Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"--dask-scheduler {scheduler}: no scheduler answers there ({exc})") from None
+        backend = "dask"
+    with parallel_backend(backend, n_jobs=n_jobs):
+        Parallel()(delayed(run_one)(c, f) for c, f in jobs)
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python experiments/fig2.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--panels", nargs="+", default=None, help="e.g. mnist:20 frey-face:10 (default: all of Fig. 2)")
-    p.add_argument("--budget", type=int, default=1_000_000, help="training samples per run")
-    p.add_argument("--out", default="experiments/fig2_out", help="folder for the runs, PNGs and table")
+    p.add_argument("--budget", type=int, default=10_000_000, help="training samples per run (default: 10^7)")
+    p.add_argument("--out", default=None, help="folder for the runs, PNGs and table (default: experiments/fig2_out; "
+                                               "with --quick a folder of its own is required)")
     p.add_argument("--jobs", type=int, default=-1, help="parallel processes (joblib; -1 = all cores)")
     p.add_argument("--dask-scheduler", default=None, help="address of a Dask scheduler to run the sweep on")
-    p.add_argument("--plot-only", action="store_true", help="only redraw from existing logs")
-    p.add_argument("--quick", action="store_true", help="tiny networks and budgets (CI)")
+    p.add_argument("--update-readme", action="store_true", help="also write the table into README.md's marked block")
+    p.add_argument("--plot-only", action="store_true", help="only redraw the panels and the table from the logs")
+    p.add_argument("--quick", action="store_true", help="tiny networks and budgets (tests)")
     args = p.parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
     try:
         if args.quick:
-            panels = [("frey-face", 2)]
-            budget = min(args.budget, 3000)
+            if args.out is None:
+                raise ConfigError("--quick needs --out: it never writes over the committed experiments/fig2_out")
+            panels, budget = [("frey-face", 2)], min(args.budget, 3000)
         else:
             panels = ([parse_panel(t) for t in args.panels] if args.panels
                       else [(d, nz) for d, nzs in PAPER_PANELS.items() for nz in nzs])
             budget = args.budget
-        out = Path(args.out)
-        (out / "runs").mkdir(parents=True, exist_ok=True)
+        out = (Path(args.out) if args.out is not None else DEFAULT_OUT).resolve()
+        if args.quick and out == DEFAULT_OUT:
+            raise ConfigError("--quick never writes into experiments/fig2_out (the committed runs); choose another --out")
         if not args.plot_only:
-            from joblib import Parallel, delayed, parallel_backend
-
-            jobs = [(run_config(d, nz, a, budget, args.quick), out / "runs" / f"{d}-nz{nz}-{a}")
+            (out / "runs").mkdir(parents=True, exist_ok=True)
+            jobs = [(run_config(d, nz, a, budget, args.quick), run_dir(out, d, nz, a))
                     for d, nz in panels for a in ALGORITHMS]
-            backend = "loky"
-            if args.dask_scheduler:
-                from dask.distributed import Client  # optional: only for cluster runs
-
-                Client(args.dask_scheduler)
-                backend = "dask"
-            with parallel_backend(backend, n_jobs=args.jobs):
-                Parallel()(delayed(run_one)(c, f) for c, f in jobs)
+            _sweep(jobs, args.jobs, args.dask_scheduler)
+        if not any(read_run(run_dir(out, d, nz, a))[1] for d, nz in panels for a in ALGORITHMS):
+            print(f"fig2: error: no run logs under {out / 'runs'}; run the sweep first (without --plot-only)",
+                  file=sys.stderr)
+            return 1
         written = draw(out, panels)
         text = table(out, panels)
         (out / "fig2_table.md").write_text(text)
+        written.append(out / "fig2_table.md")
+        if args.update_readme:
+            update_readme(text)
+            written.append(README)
     except AEVBError as exc:
         print(f"fig2: error: {exc}", file=sys.stderr)
         return 2

@@ -22,10 +22,34 @@ def test_fig2_quick_trains_both_algorithms_and_draws_the_panel(tmp_path, capsys)
     assert fig2.main(["--quick", "--out", str(tmp_path), "--jobs", "1"]) == 0
     assert (tmp_path / "fig2_frey-face_nz2.png").stat().st_size > 10_000
     table = (tmp_path / "fig2_table.md").read_text()
-    assert "| frey-face Nz=2 | aevb | 3e+03 |" in table and "| frey-face Nz=2 | wake-sleep |" in table
+    assert "| Frey Face Nz=2 | AEVB | " in table and "| Frey Face Nz=2 | Wake-Sleep | " in table
+    assert "| 3e+03 | 3e+03 (last) |" in table  # the budget reached, and the row of the last evaluation
     # Running again continues the same runs (resume) instead of refusing or restarting.
     assert fig2.main(["--quick", "--out", str(tmp_path), "--jobs", "1"]) == 0
     assert fig2.main(["--plot-only", "--quick", "--out", str(tmp_path)]) == 0
+
+
+def test_fig2_quick_never_writes_into_the_committed_folder(capsys):
+    fig2 = _load("fig2")
+    assert fig2.main(["--quick"]) == 2
+    assert "--quick needs --out" in capsys.readouterr().err
+    assert fig2.main(["--quick", "--out", str(fig2.DEFAULT_OUT)]) == 2
+
+
+def test_fig2_plot_only_without_logs_says_so_and_fails(tmp_path, capsys):
+    fig2 = _load("fig2")
+    assert fig2.main(["--plot-only", "--out", str(tmp_path)]) == 1
+    assert "no run logs under" in capsys.readouterr().err
+    assert not (tmp_path / "fig2_table.md").exists()
+
+
+def test_fig2_table_committed_is_the_one_the_committed_logs_give():
+    fig2 = _load("fig2")
+    panels = [(d, nz) for d, nzs in fig2.PAPER_PANELS.items() for nz in nzs]
+    committed = (fig2.DEFAULT_OUT / "fig2_table.md").read_text()
+    assert fig2.table(fig2.DEFAULT_OUT, panels) == committed
+    readme = (EXPERIMENTS.parent / "README.md").read_text()
+    assert committed in readme, "README's Fig. 2 table differs from experiments/fig2_out/fig2_table.md"
 
 
 def test_fig2_rejects_a_malformed_panel(tmp_path, capsys):

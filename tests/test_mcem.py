@@ -150,27 +150,29 @@ def _load_fig3():
     return module
 
 
-def test_fig3_quick_trains_all_methods_and_writes_png_and_json(tmp_path, capsys):
+def test_fig3_quick_trains_all_methods_through_the_one_loop_and_writes_png_and_table(tmp_path, capsys):
     # Fig. 3 pipeline end to end on real MNIST with CI-sized budgets (--quick), one panel.
     fig3 = _load_fig3()
     assert fig3.main(["--quick", "--n-train", "1000", "--out", str(tmp_path)]) == 0
     png = (tmp_path / "fig3.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
-    record = json.loads((tmp_path / "fig3.json").read_text())
-    (panel,) = record["panels"]
-    assert panel["n_train"] == 1000 and set(panel["curves"]) == {"aevb", "mcem", "wake-sleep"}
-    for method, c in panel["curves"].items():
-        assert c["samples"] == [100, 2000], method
-        # Untrained, every pixel is a fair coin: −784 log 2 = −543 nats.  After 2000 samples
-        # each method is over 220 nats above that (AEVB ≈ −238, MCEM ≈ −192 on train), and
-        # better than at its first evaluation (100 samples).
-        assert c["train"][1] > -320 and c["test"][1] > -320, (method, c)
-        assert c["train"][1] > c["train"][0] and c["test"][1] > c["test"][0], (method, c)
-        assert all(-560 < v < 0 for v in c["train"] + c["test"]), (method, c)
+    for method in ("aevb", "mcem", "wake-sleep"):
+        config = json.loads((tmp_path / "runs" / f"ntrain1000-{method}" / "config.json").read_text())
+        assert config["train_subset"] == 1000 and config["hidden"] == 100 and config["n_latent"] == 3
+        assert config["lr_auto"]["chosen"] in (0.01, 0.02, 0.1)
+        rows = [json.loads(line) for line in (tmp_path / "runs" / f"ntrain1000-{method}" / "log.jsonl").open()]
+        assert [r["samples"] for r in rows] == [0, 1000, 2000], method
+        first, last = rows[0], rows[-1]
+        # Untrained, every pixel is a fair coin: −784 log 2 = −543 nats.  After 2000 samples each
+        # method is far above that, on train and on test.
+        assert -560 < first["train_log_px"] < -520, (method, first)
+        assert last["train_log_px"] > first["train_log_px"] + 150 and last["test_log_px"] > -400, (method, rows)
+    table = (tmp_path / "fig3_table.md").read_text()
+    assert "| 1000 | MCEM |" in table and "2e+03 (last)" in table
     assert "Wake-Sleep" in capsys.readouterr().out
-    # Redrawing from the record works without training.
+    # Redrawing from the logs works without training.
     (tmp_path / "fig3.png").unlink()
-    assert fig3.main(["--replot", str(tmp_path / "fig3.json")]) == 0
+    assert fig3.main(["--plot-only", "--n-train", "1000", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "fig3.png").exists()
 
 
@@ -178,3 +180,5 @@ def test_fig3_bad_flags_exit_2(tmp_path, capsys):
     fig3 = _load_fig3()
     assert fig3.main(["--budget", "50", "--out", str(tmp_path)]) == 2
     assert "smaller than one minibatch" in capsys.readouterr().err
+    assert fig3.main(["--quick"]) == 2
+    assert "--quick needs --out" in capsys.readouterr().err
