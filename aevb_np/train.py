@@ -318,13 +318,55 @@ class DivergenceCheck:
 # --------------------------------------------------------------------------- §5's step size
 
 
+def lr_trial(config: TrainConfig, lr: float, x_train: np.ndarray, x_score: np.ndarray,
+             lengths: tuple[int, ...]) -> tuple[list[float | None], str | None]:
+    """One §5 trial: the run's own initialization at rate ``lr``, scored after each of ``lengths`` samples.
+
+    Returns
+    -------
+    scores : list
+        The mean of :func:`evaluate_rows` on ``x_score`` after each length (the same
+        evaluation generator every time); None from the length at which the trial diverged.
+    reason : str or None
+        Why the trial diverged (a non-finite or runaway objective, non-finite parameters or
+        accumulators, a non-finite score), or None.
+    """
+    trial = dataclasses.replace(config, lr=lr, lr_auto=None)
+    part = PARTS[config.algorithm](trial, x_train.shape[1], x_train.shape[0])
+    state = new_state(part, part.make_optimizer(lr), np.random.default_rng(config.seed))
+    check, scores = DivergenceCheck(), []
+
+    def after_step(s, v):
+        reason = check.value("objective", v)
+        if reason is not None:
+            raise TrainingDivergedError(f"diverged at step {s.step} ({reason})")
+        return False
+
+    try:
+        for length in lengths:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                algorithm_1(part, state, x_train, length, after_step)
+                reason = DivergenceCheck.state(state)
+                if reason:
+                    raise TrainingDivergedError(reason)
+                score = float(np.mean(evaluate_rows(part, state.params, x_score, config.evaluation,
+                                                    np.random.default_rng([config.seed, 0x1A, 0]))))
+            if not math.isfinite(score):
+                raise TrainingDivergedError(f"its score is {score}")
+            scores.append(score)
+    except (TrainingDivergedError, NonFiniteError, FloatingPointError, OverflowError) as exc:
+        return scores + [None] * (len(lengths) - len(scores)), str(exc)
+    return scores, None
+
+
 def choose_lr(config: TrainConfig, x_train: np.ndarray, x_score: np.ndarray, log=logger.info) -> dict:
     """§5's protocol: the rate of :data:`LR_CANDIDATES` with the best training-set score.
 
-    Each trial starts from the run's own initialization (the same seed), runs
-    ``config.lr_trial_samples`` samples, and is scored by the mean of
-    :func:`evaluate_rows` on ``x_score`` (the first training points), with the same
-    evaluation generator for every trial.  A trial that diverges scores −inf and loses.
+    Each trial (:func:`lr_trial`) starts from the run's own initialization (the same
+    seed), runs ``config.lr_trial_samples`` samples, and is scored by the mean of
+    :func:`evaluate_rows` on ``x_score`` (the first training points).  A trial that
+    diverges scores None and loses.  ``benchmarks/lr_auto_trial_length.py`` shows that
+    trials three times as long choose the same rates on the paper's panels.
 
     Returns
     -------
@@ -332,35 +374,20 @@ def choose_lr(config: TrainConfig, x_train: np.ndarray, x_score: np.ndarray, log
         ``candidates``, ``trial_samples``, ``scored_by``, ``scores`` (rate → score, None
         for a diverged trial), ``notes`` (rate → why it lost, for diverged trials) and
         ``chosen`` (a float).
+
+    Raises
+    ------
+    TrainingDivergedError
+        Every candidate diverged.
     """
     scores, notes = {}, {}
     for lr in LR_CANDIDATES:
-        trial = dataclasses.replace(config, lr=lr, lr_auto=None)
-        part = PARTS[config.algorithm](trial, x_train.shape[1], x_train.shape[0])
-        state = new_state(part, part.make_optimizer(lr), np.random.default_rng(config.seed))
-        check = DivergenceCheck()
-
-        def after_step(s, v):
-            reason = check.value("objective", v)
-            if reason is not None:
-                raise TrainingDivergedError(f"diverged at step {s.step} ({reason})")
-            return False
-
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                algorithm_1(part, state, x_train, config.lr_trial_samples, after_step)
-                reason = DivergenceCheck.state(state)
-                score = None if reason else float(np.mean(evaluate_rows(part, state.params, x_score, config.evaluation,
-                                                                        np.random.default_rng([config.seed, 0x1A, 0]))))
-            if score is not None and not math.isfinite(score):
-                reason = f"its score is {score}"
-        except (TrainingDivergedError, NonFiniteError, FloatingPointError, OverflowError) as exc:
-            reason = str(exc)
+        (score,), reason = lr_trial(config, lr, x_train, x_score, (config.lr_trial_samples,))
+        scores[str(lr)] = score
         if reason:
-            scores[str(lr)], notes[str(lr)] = None, f"diverged: {reason}"
+            notes[str(lr)] = f"diverged: {reason}"
             log("--lr auto: lr %g diverged (%s)", lr, reason)
         else:
-            scores[str(lr)] = score
             log("--lr auto: lr %g scores %.3f after %d samples", lr, score, config.lr_trial_samples)
     finite = {lr: v for lr, v in scores.items() if v is not None}
     if not finite:
