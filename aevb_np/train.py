@@ -20,10 +20,11 @@ first ``eval_train_size`` training points) wins, and the run starts from the beg
 with it, so that it equals a run given that rate.  A trial that diverges loses.
 
 Divergence: a run stops with "diverged at step k", keeping its last good checkpoint,
-when a bound or objective is not finite, when it falls more than ten times its initial
-magnitude below its initial value (no run that learns goes there; a run that blows up
-passes it by orders of magnitude), or when a parameter or an optimizer accumulator stops
-being finite (float32 Adagrad accumulators can overflow).
+when a bound or objective is not finite, when it stays more than ten times its initial
+magnitude below its initial value for 100 steps (Adagrad's first steps can dip that far
+for a few steps and recover; a run that blows up stays down), when it ends there, or when
+a parameter or an optimizer accumulator stops being finite (float32 Adagrad accumulators
+can overflow).  See :class:`DivergenceCheck`.
 
 Data: MNIST grey levels in [0, 1] are used as Bernoulli means (the paper trains on MNIST
 without saying how it binarized; we keep the grey levels, the common reading of the
@@ -68,8 +69,13 @@ LR_CANDIDATES = (0.01, 0.02, 0.1)
 EVALUATIONS = {"bound": "lower_bound", "appendix-d": "log_px", "hmc-is": "log_px"}
 # Fields that may differ when resuming; every other field must match the saved config.
 RESUMABLE_CHANGES = ("epochs", "max_samples", "eval_every", "eval_per_decade", "checkpoint_every", "data_dir")
-#: A bound more than this many times its initial magnitude below its initial value is divergence.
+#: A bound more than this many times its initial magnitude below its initial value, for
+#: :data:`DIVERGENCE_PATIENCE` steps in a row, is divergence.
 DIVERGENCE_FACTOR = 10.0
+#: Adagrad's first steps move every parameter by about lr, and the bound can dip far for a few
+#: steps before it recovers (MNIST, Nz = 20, lr 0.02: −53,324 nats at step 7, −388 at step 12);
+#: a run that has blown up stays down.  100 steps tell the two apart.
+DIVERGENCE_PATIENCE = 100
 #: Files a run writes into its folder (``--force`` removes these and nothing else).
 RUN_FILES = ("config.json", "checkpoint.npz", "log.jsonl", "params.npz", "samples.png", "summary.json",
              "posterior_std.png", "curves.png", "reconstructions.png")
@@ -282,25 +288,46 @@ def _crosses_eval_point(before: int, after: int, config: TrainConfig) -> bool:
 class DivergenceCheck:
     """Stops a run whose bound runs away, or whose parameters stop being finite.
 
-    The first value seen sets a floor ``v0 − 10·max(1, |v0|)``: at initialization the
-    bound of MNIST is ≈ −543 nats (floor ≈ −6000); a run that learns stays far above its
-    start, and a run that blows up (wake-sleep at lr 0.1 reached −7.9·10¹⁰) falls below
-    the floor by orders of magnitude.  Separate floors for the per-step value (the
-    progress bar's) and for the evaluated train bound.
+    The first objective seen sets a floor ``v0 − 10·max(1, |v0|)`` (at initialization the
+    MNIST bound is ≈ −543 nats: floor ≈ −6000).  A run that learns stays far above it after
+    its first few steps; a run that blows up (wake-sleep at lr 0.1 reached −7.9·10¹⁰) stays
+    below it by orders of magnitude.  Divergence is a non-finite value at once, or
+    :data:`DIVERGENCE_PATIENCE` steps in a row below the floor; while below it the run is
+    "in a dip" and its periodic checkpoints are skipped, so the last checkpoint on disk is
+    always a good state.
     """
 
     def __init__(self):
         self.floors: dict[str, float] = {}
+        self.low_steps = 0  # consecutive steps with the objective below its floor
 
-    def value(self, what: str, v: float) -> str | None:
-        """None if ``v`` is fine, else the reason it is not."""
+    def floor(self, what: str, v: float) -> float:
+        """The floor of ``what``, set by its first value ``v``."""
+        return self.floors.setdefault(what, v - DIVERGENCE_FACTOR * max(1.0, abs(v)))
+
+    def objective(self, v: float) -> str | None:
+        """Check one step's objective: None if the run goes on, else the reason it diverged."""
+        if not math.isfinite(v):
+            return f"the objective is {v}"
+        floor = self.floor("objective", v)
+        self.low_steps = self.low_steps + 1 if v < floor else 0
+        if self.low_steps >= DIVERGENCE_PATIENCE:
+            return (f"the objective stayed below {floor:.6g}, ten times its initial magnitude below its initial "
+                    f"value, for {DIVERGENCE_PATIENCE} steps; it is now {v:.6g}")
+        return None
+
+    def evaluated(self, what: str, v: float, final: bool) -> str | None:
+        """Check an evaluated bound: non-finite, or (at the end of a run) below its floor."""
         if not math.isfinite(v):
             return f"the {what} is {v}"
-        if what not in self.floors:
-            self.floors[what] = v - DIVERGENCE_FACTOR * max(1.0, abs(v))
-        elif v < self.floors[what]:
-            return f"the {what} fell to {v:.6g}, below {self.floors[what]:.6g} (ten times its initial magnitude below it)"
+        floor = self.floor(what, v)
+        if final and v < floor:
+            return f"the {what} ends at {v:.6g}, below {floor:.6g} (ten times its initial magnitude below it)"
         return None
+
+    @property
+    def in_dip(self) -> bool:
+        return self.low_steps > 0
 
     @staticmethod
     def state(state: RunState) -> str | None:
@@ -337,7 +364,7 @@ def lr_trial(config: TrainConfig, lr: float, x_train: np.ndarray, x_score: np.nd
     check, scores = DivergenceCheck(), []
 
     def after_step(s, v):
-        reason = check.value("objective", v)
+        reason = check.objective(v)
         if reason is not None:
             raise TrainingDivergedError(f"diverged at step {s.step} ({reason})")
         return False
@@ -527,7 +554,7 @@ class _Monitor:
         self.t0 = time.perf_counter()
         self.wall_before = log_rows[-1]["train_seconds"] if log_rows else 0.0
         if log_rows:  # a resumed run keeps its initial evaluation's floor
-            self.check.value("train bound", log_rows[0][f"train_{config.metric()}"])
+            self.check.floor("train bound", log_rows[0][f"train_{config.metric()}"])
 
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.t0
@@ -536,14 +563,14 @@ class _Monitor:
         where = f"; the last good state is {self.ckpt_path}" if self.ckpt_path.exists() else ""
         return TrainingDivergedError(f"training diverged at step {step} ({reason}){where}")
 
-    def evaluate(self, state: RunState) -> dict:
+    def evaluate(self, state: RunState, final: bool = False) -> dict:
         reason = self.check.state(state)
         if reason:
             raise self.diverged(state.step, reason)
         rng, key = _eval_rng(self.config.seed, state.step), self.config.metric()
         train_v = float(np.mean(evaluate_rows(self.part, state.params, self.x_train_eval, self.config.evaluation, rng)))
         test_v = float(np.mean(evaluate_rows(self.part, state.params, self.x_test, self.config.evaluation, rng)))
-        reason = self.check.value("train bound", train_v) or self.check.value("test bound", test_v)
+        reason = self.check.evaluated("train bound", train_v, final) or self.check.evaluated("test bound", test_v, final)
         if reason:
             raise self.diverged(state.step, reason)
         row = {"step": state.step, "samples": state.samples, "epoch": state.epoch, f"train_{key}": train_v,
@@ -554,16 +581,19 @@ class _Monitor:
                     key.replace("_", " "), train_v, key.replace("_", " "), test_v)
         return row
 
-    def save(self, state: RunState) -> None:
+    def save(self, state: RunState, periodic: bool = False) -> None:
         reason = self.check.state(state)
         if reason:  # never overwrite the last good checkpoint with a broken state
             raise self.diverged(state.step, reason)
+        if periodic and self.check.in_dip:  # nor with one that may be diverging
+            logger.debug("step %d: the objective is below its floor; checkpoint skipped", state.step)
+            return
         checkpoint.save(self.ckpt_path, params=state.params, optim_state=state.optimizer.state_dict(), rng=state.rng,
                         perm=state.perm, position=state.position, step=state.step, samples=state.samples,
                         epoch=state.epoch, config=dataclasses.asdict(self.config), extra=self.part.state_arrays())
 
     def __call__(self, state: RunState, value: float) -> bool:
-        reason = self.check.value("objective", value)
+        reason = self.check.objective(value)
         if reason:
             raise self.diverged(state.step, reason)
         self.running = value if self.running is None else 0.98 * self.running + 0.02 * value
@@ -574,7 +604,7 @@ class _Monitor:
                 and state.samples < self.total:
             self.evaluate(state)
         if state.step % self.config.checkpoint_every == 0:
-            self.save(state)
+            self.save(state, periodic=True)
         return self.stop.requested or (self.stop_after_steps is not None and state.step >= self.stop_after_steps)
 
 
@@ -683,7 +713,9 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     if not finished:
         return {**result, f"train_{key}": log_rows[-1][f"train_{key}"], f"test_{key}": log_rows[-1][f"test_{key}"]}
     if log_rows[-1]["step"] != state.step:
-        monitor.evaluate(state)
+        monitor.evaluate(state, final=True)
+    elif monitor.check.evaluated("train bound", log_rows[-1][f"train_{key}"], final=True):
+        raise monitor.diverged(state.step, monitor.check.evaluated("train bound", log_rows[-1][f"train_{key}"], True))
     checkpoint.save_params(out / "params.npz", state.params)
     summary = {"step": state.step, "samples": state.samples, "train_seconds": round(monitor.wall(), 3),
                "lr": effective_lr(config), f"train_{key}": log_rows[-1][f"train_{key}"],
