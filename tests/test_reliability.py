@@ -228,7 +228,7 @@ CLI_CASES = [
     ("lr inf", ["--lr", "inf"], "--lr must be a positive finite number, got inf"),
     ("lr not a number", ["--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
     ("batch size zero", ["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
-    ("batch size larger than data", ["--dataset", "frey-face", "--batch-size", "5000"], "--batch-size 5000 is larger than the training set (1768 datapoints)"),
+    ("batch size larger than data", ["--dataset", "frey-face", "--batch-size", "5000"], "--batch-size 5000 is larger than the training set (1600 datapoints)"),
     ("hidden zero", ["--hidden", "0"], "--hidden must be a positive integer, got 0"),
     ("hidden negative", ["--hidden", "-5"], "--hidden must be a positive integer, got -5"),
     ("n-latent zero", ["--n-latent", "0"], "--n-latent must be a positive integer, got 0"),
