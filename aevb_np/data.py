@@ -342,6 +342,9 @@ def _not_found_message(specs: list["_FileSpec"], data_dir: str | os.PathLike | N
                 f"{ENV_VAR} and the user cache {user_cache_dir()}")
     else:
         where = f" of: {'; '.join(existing)}" if existing else "; none of the search folders exists"
+        env = [d for label, d in dirs if label == ENV_VAR and not d.is_dir()]
+        if env:  # a folder the user named deserves a word even when it is missing
+            where += f"; {ENV_VAR} names {env[0]}, which does not exist"
         hint = (f"{_HOW_DOWNLOAD} to fetch {them} into the user cache {user_cache_dir()}, or point "
                 f"--data-dir (data_dir=...) or the environment variable {ENV_VAR} at a folder "
                 f"that holds {them}")

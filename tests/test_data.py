@@ -414,11 +414,15 @@ def test_missing_file_outside_a_checkout_names_only_the_install_s_places(install
         assert needed in msg
 
 
-def test_missing_file_with_no_search_folder_says_none_exists(installed):
+def test_missing_file_with_no_search_folder_says_none_exists(installed, monkeypatch, tmp_path):
     with pytest.raises(DataError) as info:
         data.load_frey_face()
     msg = str(info.value)
     assert "and <dir>/; none of the search folders exists); run with --download" in msg
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "typo"))
+    with pytest.raises(DataError) as info:
+        data.load_frey_face()
+    assert f"exists; AEVB_NP_DATA names {tmp_path / 'typo'}, which does not exist); run with" in str(info.value)
 
 
 def test_an_installed_copy_outside_the_repo_reports_no_repository_paths(tmp_path):
