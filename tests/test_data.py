@@ -28,6 +28,7 @@ from aevb_np.errors import ConfigError, DataError
 
 SHARED = Path(data.__file__).resolve().parents[2] / "shared" / "data"
 REAL_URLOPEN = urllib.request.urlopen  # kept for the one test that talks to a local server
+REAL_USER_CACHE_DIR = data.user_cache_dir  # every test but one sees a temporary one
 LABELS_T10K = "mnist/t10k-labels-idx1-ubyte.gz"
 IMAGES_T10K = "mnist/t10k-images-idx3-ubyte.gz"
 
@@ -54,11 +55,13 @@ def _real(relname):
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
+def no_network(monkeypatch, tmp_path):
+    """No test opens a connection, nor reads or writes the real per-user cache."""
     def refuse(*args, **kwargs):
         raise AssertionError("a test tried to open a network connection")
 
     monkeypatch.setattr(data.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "unused-user-cache")
 
 
 @pytest.fixture
@@ -317,7 +320,7 @@ def test_user_cache_dir_is_platformdirs_cache_for_aevb_np(monkeypatch, tmp_path)
     if sys.platform != "linux":
         pytest.skip("XDG_CACHE_HOME is the Linux override")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert data.user_cache_dir() == tmp_path / "aevb_np"
+    assert REAL_USER_CACHE_DIR() == tmp_path / "aevb_np"
 
 
 def test_explicit_data_dir_wins_over_env_var(isolated, monkeypatch, tmp_path):
