@@ -2,7 +2,8 @@
 
 Every gradient is derived and written by hand; see ``docs/equations.md`` for the map
 from the paper's equations to the functions that implement them and the tests that
-check them.
+check them.  ``python -m aevb_np`` lists the command-line tools; data files are looked
+for and downloaded as :mod:`aevb_np.data` describes.
 """
 
 from aevb_np.errors import (

@@ -21,28 +21,38 @@ Where the files are looked for
 Each file has a relative name such as ``mnist/train-images-idx3-ubyte.gz`` (the layout of
 ``shared/data``). It is searched for in this order:
 
-1. ``data_dir``, when the caller passes one. Then *only* there: an explicit directory
-   that lacks the file is an error, not a reason to quietly read some other copy.
+1. ``data_dir`` (the CLIs' ``--data-dir``), when the caller passes one. Then *only*
+   there: an explicit directory that lacks the file is an error, not a reason to quietly
+   read some other copy.
 2. the directory named by the environment variable ``AEVB_NP_DATA``;
-3. the repository's download cache, ``data/`` next to the ``aevb_np`` package;
-4. ``../shared/data`` beside the repository (where tests and CI keep the real files).
+3. the per-user cache, where downloads go: :func:`user_cache_dir`, the platform's cache
+   folder for ``aevb_np`` as :mod:`platformdirs` defines it (``~/.cache/aevb_np`` on
+   Linux, or ``$XDG_CACHE_HOME/aevb_np``);
+4. only when the package runs from a source checkout (the folder above the package holds
+   ``setup.cfg`` and ``.git``; see :func:`is_source_checkout`): the checkout's ``data/``
+   folder, then ``../shared/data`` beside the checkout (where tests and CI keep the real
+   files). An installed copy never looks beside ``site-packages``.
 
 In each directory both ``<dir>/<subdir>/<name>`` and the flat ``<dir>/<name>`` are
 accepted, and so is the decompressed form of a ``.gz`` file (e.g.
 ``train-images-idx3-ubyte``); each form has its own SHA-256 below. Every file is checked
 against that SHA-256 before it is parsed (``verify=False`` skips the check, for
-experiments on modified files only).
+experiments on modified files only). :func:`check_available` does the search (and the
+download) for every file of a dataset at once, so that a command can fail before it
+writes anything.
 
 Downloads
 ---------
-Only with ``download=True`` (default ``False``; nothing here touches the network
-otherwise). A missing file is fetched with :mod:`urllib.request` from the public URLs
-below, verified, and written atomically to ``data_dir`` if one was passed, else to the
-repository's ``data/`` cache. MNIST and Frey Face are stored exactly as served. The
-binarized MNIST files are served uncompressed (``.amat``, 78 MB for train); they are
-stored uncompressed too, so that the stored bytes can be checked against the published
-SHA-256 of the original ``.amat`` (re-compressing would give bytes whose hash nobody
-published).
+Only with ``download=True`` (the CLIs' ``--download``; default ``False``, and nothing
+here touches the network otherwise). A missing file is fetched with
+:mod:`urllib.request` from the public URLs below, its SHA-256 checked while it streams
+into a temporary file beside the target, and only then renamed into place: into
+``data_dir`` if one was passed, else into the per-user cache. A failed or mismatching
+download leaves nothing behind (neither the partial file nor folders it created).
+MNIST and Frey Face are stored exactly as served. The binarized MNIST files are served
+uncompressed (``.amat``, 78 MB for train); they are stored uncompressed too, so that the
+stored bytes can be checked against the published SHA-256 of the original ``.amat``
+(re-compressing would give bytes whose hash nobody published).
 
 References: Kingma & Welling (2014), §5; LeCun et al. (1998) for MNIST; B. Frey via
 S. Roweis for Frey Face; Larochelle & Murray (2011) for binarized MNIST.
@@ -65,6 +75,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import scipy.io
 
 from aevb_np.errors import ConfigError, DataError
@@ -76,7 +87,9 @@ __all__ = [
     "FREY_FACE_N_TEST",
     "FREY_FACE_N_TEST_RANDOM",
     "FREY_SPLITS",
+    "check_available",
     "frey_face_split_indices",
+    "is_source_checkout",
     "load_binarized_mnist",
     "load_dataset",
     "load_frey_face",
@@ -86,6 +99,7 @@ __all__ = [
     "parse_idx",
     "resolve_data_file",
     "sha256_file",
+    "user_cache_dir",
     "verify_sha256",
 ]
 
@@ -228,32 +242,113 @@ _FILES = {
 
 # --------------------------------------------------------------------------- paths
 
+#: How the messages tell a user to fetch, point at, or name a data folder.
+_HOW_DOWNLOAD = "run with --download (download=True in Python)"
+_REFETCH = "delete it and fetch it again with --download (download=True), or copy a good one"
+
 
 def _repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def is_source_checkout() -> bool:
+    """Whether aevb_np runs from a source checkout rather than an installed copy.
+
+    True when the folder above the package holds both ``setup.cfg`` and ``.git`` (a
+    folder, or the file a ``git worktree`` writes): a clone of the repository. An
+    installed package sits in ``site-packages``, and an unpacked sdist has no ``.git``.
+
+    Returns
+    -------
+    bool
+    """
+    root = _repo_root()
+    return (root / "setup.cfg").is_file() and (root / ".git").exists()
+
+
+def user_cache_dir() -> Path:
+    """The per-user folder downloads go to and the loaders search after ``AEVB_NP_DATA``.
+
+    :func:`platformdirs.user_cache_dir` for the application ``aevb_np``:
+    ``~/.cache/aevb_np`` on Linux (``$XDG_CACHE_HOME/aevb_np`` if that is set),
+    ``~/Library/Caches/aevb_np`` on macOS, ``%LOCALAPPDATA%\\aevb_np\\Cache`` on Windows.
+    Nothing is created until a download needs it.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(platformdirs.user_cache_dir("aevb_np", appauthor=False))
+
+
 def _repo_cache_dir() -> Path:
-    """The repository's git-ignored download cache, ``data/`` next to the package."""
+    """The checkout's git-ignored ``data/`` folder (searched only in a source checkout)."""
     return _repo_root() / "data"
 
 
 def _shared_data_dir() -> Path:
-    """``../shared/data`` relative to the repository root."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    """``../shared/data`` relative to the checkout (searched only in a source checkout)."""
+    return _repo_root().parent / "shared" / "data"
 
 
 def _search_dirs(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
     """(label, directory) pairs in search order; only ``data_dir`` when it is given."""
     if data_dir is not None:
-        return [("data_dir", Path(data_dir).expanduser())]
+        return [("--data-dir", Path(data_dir).expanduser())]
     dirs = []
     env = os.environ.get(ENV_VAR)
     if env:
-        dirs.append((f"${ENV_VAR}", Path(env).expanduser()))
-    dirs.append(("repo cache", _repo_cache_dir()))
-    dirs.append(("shared data", _shared_data_dir()))
+        dirs.append((ENV_VAR, Path(env).expanduser()))
+    dirs.append(("user cache", user_cache_dir()))
+    if is_source_checkout():
+        dirs.append(("checkout data/", _repo_cache_dir()))
+        dirs.append(("checkout ../shared/data", _shared_data_dir()))
     return dirs
+
+
+def _download_dir(data_dir: str | os.PathLike | None) -> Path:
+    """Where ``download=True`` puts files: ``data_dir`` if given, else the user cache."""
+    return Path(data_dir).expanduser() if data_dir is not None else user_cache_dir()
+
+
+def _find(spec: "_FileSpec", dirs: list[tuple[str, Path]]) -> Path | None:
+    for _, directory in dirs:
+        for path in _candidates(spec, directory):
+            if path.is_file():
+                return path
+    return None
+
+
+def _not_found_message(specs: list["_FileSpec"], data_dir: str | os.PathLike | None) -> str:
+    """One line: which files are missing, where they were looked for, what to do.
+
+    Only folders that exist are listed (an installed copy has no checkout folders to
+    list, and a folder that does not exist holds nothing).
+    """
+    dirs = _search_dirs(data_dir)
+    them = "it" if len(specs) == 1 else "them"
+    if len(specs) == 1:
+        names = " or ".join(name for name, _ in specs[0].forms())
+        what = (f"data file {specs[0].relname} not found (looked for {names} in "
+                f"<dir>/{specs[0].subdir}/ and <dir>/")
+    else:
+        what = (f"data files {', '.join(s.relname for s in specs)} not found (looked in "
+                "<dir>/<subdir>/ and <dir>/")
+    existing = [f"{label} {d}" for label, d in dirs if d.is_dir()]
+    if data_dir is not None:
+        where = f" of --data-dir {dirs[0][1]}" if existing else f"; --data-dir {dirs[0][1]} does not exist"
+        hint = (f"put {them} there, {_HOW_DOWNLOAD} to fetch {them} into it, or leave out "
+                f"--data-dir (data_dir) to search the folder named by the environment variable "
+                f"{ENV_VAR} and the user cache {user_cache_dir()}")
+    else:
+        where = f" of: {'; '.join(existing)}" if existing else "; none of the search folders exists"
+        env = [d for label, d in dirs if label == ENV_VAR and not d.is_dir()]
+        if env:  # a folder the user named deserves a word even when it is missing
+            where += f"; {ENV_VAR} names {env[0]}, which does not exist"
+        hint = (f"{_HOW_DOWNLOAD} to fetch {them} into the user cache {user_cache_dir()}, or point "
+                f"--data-dir (data_dir=...) or the environment variable {ENV_VAR} at a folder "
+                f"that holds {them}")
+    return f"{what}{where}); {hint}"
 
 
 def _candidates(spec: _FileSpec, directory: Path) -> list[Path]:
@@ -287,11 +382,11 @@ def resolve_data_file(
         Relative name as in ``shared/data``, e.g. ``"mnist/train-images-idx3-ubyte.gz"``.
     data_dir : str or os.PathLike, optional
         Search only this directory (as ``<data_dir>/<subdir>/<name>`` or
-        ``<data_dir>/<name>``). When omitted: ``$AEVB_NP_DATA``, then the repository's
-        ``data/`` cache, then ``../shared/data``.
+        ``<data_dir>/<name>``). When omitted: ``$AEVB_NP_DATA``, then the per-user cache,
+        then (in a source checkout only) the checkout's ``data/`` and ``../shared/data``.
     download : bool, default False
-        If the file is found nowhere, fetch it into ``data_dir`` (or the repository
-        cache when ``data_dir`` is omitted) and verify its SHA-256.
+        If the file is found nowhere, fetch it into ``data_dir`` (or the user cache when
+        ``data_dir`` is omitted) and verify its SHA-256.
 
     Returns
     -------
@@ -304,7 +399,8 @@ def resolve_data_file(
     ConfigError
         If ``relname`` is not one of the known data files.
     DataError
-        If the file is in none of the searched places (the message lists them), or the
+        If the file is in none of the searched places (the message names ``--download``,
+        ``--data-dir`` and ``AEVB_NP_DATA`` and lists the folders that exist), or the
         download fails or does not match its checksum.
 
     References
@@ -312,32 +408,99 @@ def resolve_data_file(
     Kingma & Welling (2014), §5 (the datasets).
     """
     spec = _spec(relname)
-    dirs = _search_dirs(data_dir)
-    for _, directory in dirs:
-        for path in _candidates(spec, directory):
-            if path.is_file():
-                return path
+    path = _find(spec, _search_dirs(data_dir))
+    if path is not None:
+        return path
     if download:
-        target = Path(data_dir).expanduser() if data_dir is not None else _download_root()
-        return _download(spec, target / spec.subdir)
+        return _download(spec, _download_dir(data_dir) / spec.subdir)
+    raise DataError(_not_found_message([spec], data_dir))
 
-    searched = "; ".join(
-        f"{label} {directory}" + ("" if directory.is_dir() else " (no such directory)")
-        for label, directory in dirs
-    )
-    names = " or ".join(name for name, _ in spec.forms())
-    if data_dir is not None:
-        hint = (
-            f"put the file there, or omit data_dir to search ${ENV_VAR}, the repo data/ "
-            "cache and ../shared/data"
-        )
-    else:
-        hint = f"pass data_dir=..., set {ENV_VAR} to the folder holding it, or use download=True"
-    raise DataError(
-        f"data file {relname} not found (looked for {names} in <dir>/{spec.subdir}/ and "
-        f"<dir>/ of: {searched}); {hint}"
-    )
 
+def _dataset_files(name: str, splits) -> list[str]:
+    """Relative names of the files behind ``splits`` (all when None) of dataset ``name``."""
+    if name not in DATASET_SPLITS:
+        raise ConfigError(f"dataset must be one of {list(DATASET_SPLITS)}, got {name!r}")
+    if splits is None:
+        splits = DATASET_SPLITS[name]
+    elif isinstance(splits, str):
+        splits = (splits,)
+    for split in splits:
+        _check_split(split, DATASET_SPLITS[name], name)
+    if name == "frey-face":
+        return ["freyface/frey_rawface.mat"]
+    out = []
+    for split in splits:
+        if name == "mnist":
+            prefix = "train" if split == "train" else "t10k"
+            out += [f"mnist/{prefix}-images-idx3-ubyte.gz", f"mnist/{prefix}-labels-idx1-ubyte.gz"]
+        else:
+            out.append(f"binarized_mnist/binarized_mnist_{split}.amat.gz")
+    return list(dict.fromkeys(out))
+
+
+def check_available(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    *,
+    splits=None,
+    verify: bool = True,
+) -> list[Path]:
+    """Make sure every file of a dataset is on disk (fetching it if asked), before any work.
+
+    For commands that must not write anything (a run folder, a results file) when the
+    data are missing: call this first, then load. It searches exactly as
+    :func:`load_dataset` does.
+
+    Parameters
+    ----------
+    name : {"mnist", "binarized-mnist", "frey-face"}
+        Dataset name.
+    data_dir : str or os.PathLike, optional
+        Search only this directory (the CLIs' ``--data-dir``); see the module docstring
+        for the search order when omitted.
+    download : bool, default False
+        Fetch the missing files (the CLIs' ``--download``) into ``data_dir``, or the
+        user cache when ``data_dir`` is omitted, each verified by its SHA-256.
+    splits : str or sequence of str, optional
+        Only the files of these splits (default: every split of the dataset).
+    verify : bool, default True
+        Also check the SHA-256 of files already on disk (hashes are cached per process,
+        so the loader's own check afterwards costs nothing).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files found (or downloaded), in a fixed order.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` or a split is unknown.
+    DataError
+        If files are missing and ``download`` is False: one line naming the missing
+        files, the folders searched that exist, ``--download``, ``--data-dir`` and the
+        environment variable ``AEVB_NP_DATA``. Also if a download fails or a file fails
+        its checksum.
+
+    Examples
+    --------
+    >>> from aevb_np import data
+    >>> paths = data.check_available("frey-face")  # doctest: +SKIP
+    """
+    specs = [_spec(relname) for relname in _dataset_files(name, splits)]
+    dirs = _search_dirs(data_dir)
+    found = {spec.relname: _find(spec, dirs) for spec in specs}
+    missing = [spec for spec in specs if found[spec.relname] is None]
+    if missing and not download:
+        raise DataError(_not_found_message(missing, data_dir))
+    for spec in missing:
+        found[spec.relname] = _download(spec, _download_dir(data_dir) / spec.subdir)
+    if verify:
+        for spec in specs:
+            path = found[spec.relname]
+            verify_sha256(path, _expected_sha256(spec, path))
+    return [found[spec.relname] for spec in specs]
 
 # --------------------------------------------------------------------------- checksums
 
@@ -400,23 +563,11 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> None:
     if got != expected.lower():
         raise DataError(
             f"checksum mismatch for data file {path}: expected SHA-256 {expected}, got {got}; "
-            "the file is corrupt or a different version - delete it and copy it again from "
-            "shared/data, or reload with download=True"
+            f"the file is corrupt or a different version - {_REFETCH}"
         )
 
 
 # --------------------------------------------------------------------------- download
-
-
-def _download_root() -> Path:
-    root = _repo_root()
-    # Outside a source checkout (a plain pip install) data/ would land in site-packages.
-    if not ((root / "setup.cfg").is_file() or (root / "pyproject.toml").is_file()):
-        raise DataError(
-            f"no download folder: aevb_np is not running from a source checkout ({root}); "
-            "pass data_dir=... to choose where downloaded files go"
-        )
-    return _repo_cache_dir()
 
 
 def _fetch(url: str, dest: Path, expected: str) -> None:
@@ -434,7 +585,7 @@ def _fetch(url: str, dest: Path, expected: str) -> None:
         if got != expected:
             raise DataError(
                 f"checksum mismatch for {url}: expected SHA-256 {expected}, got {got}; "
-                "the server sent different bytes - copy the file from shared/data instead"
+                "the server sent different bytes"
             )
         os.replace(tmp, dest)
     finally:
@@ -445,6 +596,7 @@ def _fetch(url: str, dest: Path, expected: str) -> None:
 def _download(spec: _FileSpec, folder: Path) -> Path:
     name, expected = spec.forms()[1] if spec.urls_serve_raw else spec.forms()[0]
     dest = folder / name
+    created = [d for d in (folder, *folder.parents) if not d.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -458,9 +610,14 @@ def _download(spec: _FileSpec, folder: Path) -> Path:
             return dest
         except (OSError, http.client.HTTPException, DataError) as exc:
             failures.append(f"{url}: {exc}")
+    for directory in created:  # innermost first; leave no empty folder behind
+        try:
+            directory.rmdir()
+        except OSError:
+            break
     raise DataError(
-        f"could not download {spec.relname} ({' | '.join(failures)}); copy it from "
-        f"shared/data into {folder} or set {ENV_VAR}"
+        f"could not download {spec.relname} ({' | '.join(failures)}); nothing was kept. "
+        f"Copy the file into {folder}, or point --data-dir or {ENV_VAR} at a folder that holds it"
     )
 
 
@@ -485,13 +642,11 @@ def _read_payload(
         return gzip.decompress(blob), str(path)
     except EOFError as exc:
         raise DataError(
-            f"data file {path} is truncated (the gzip stream ends early); delete it and copy "
-            "it again from shared/data"
+            f"data file {path} is truncated (the gzip stream ends early); {_REFETCH}"
         ) from exc
     except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(
-            f"data file {path} is not a valid gzip file ({exc}); delete it and copy it again "
-            "from shared/data"
+            f"data file {path} is not a valid gzip file ({exc}); {_REFETCH}"
         ) from exc
 
 
@@ -635,7 +790,7 @@ def parse_frey_mat(buf: bytes, *, source: str = "<bytes>") -> np.ndarray:
     except Exception as exc:  # noqa: BLE001
         raise DataError(
             f"{source}: not a readable MATLAB .mat file ({type(exc).__name__}: {exc}); "
-            "delete it and copy it again from shared/data"
+            f"{_REFETCH}"
         ) from exc
     if "ff" not in contents:
         found = sorted(k for k in contents if not k.startswith("__"))

@@ -5,11 +5,18 @@ come from shared/data/README.md. No test touches the network: an autouse fixture
 replaces urllib.request.urlopen, and the download tests serve local bytes through it.
 """
 
+import dataclasses
 import gzip
 import hashlib
+import http.server
 import io
 import os
+import shutil
+import subprocess
+import sys
+import threading
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +27,8 @@ from aevb_np import data
 from aevb_np.errors import ConfigError, DataError
 
 SHARED = Path(data.__file__).resolve().parents[2] / "shared" / "data"
+REAL_URLOPEN = urllib.request.urlopen  # kept for the one test that talks to a local server
+REAL_USER_CACHE_DIR = data.user_cache_dir  # every test but one sees a temporary one
 LABELS_T10K = "mnist/t10k-labels-idx1-ubyte.gz"
 IMAGES_T10K = "mnist/t10k-images-idx3-ubyte.gz"
 
@@ -46,21 +55,37 @@ def _real(relname):
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
+def no_network(monkeypatch, tmp_path):
+    """No test opens a connection, nor reads or writes the real per-user cache."""
     def refuse(*args, **kwargs):
         raise AssertionError("a test tried to open a network connection")
 
     monkeypatch.setattr(data.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "unused-user-cache")
 
 
 @pytest.fixture
 def isolated(monkeypatch, tmp_path):
-    """Point every default search place into tmp_path; return (env, cache, shared) dirs."""
-    env, cache, shared = tmp_path / "env", tmp_path / "cache", tmp_path / "shared"
+    """Point every default search place into tmp_path; return (env, user, cache, shared).
+
+    ``env`` is for $AEVB_NP_DATA (unset here), ``user`` the per-user cache, ``cache`` and
+    ``shared`` the checkout's data/ and ../shared/data (searched: this is a checkout).
+    """
+    env, user = tmp_path / "env", tmp_path / "user-cache"
+    cache, shared = tmp_path / "cache", tmp_path / "shared"
     monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "user_cache_dir", lambda: user)
+    monkeypatch.setattr(data, "is_source_checkout", lambda: True)
     monkeypatch.setattr(data, "_repo_cache_dir", lambda: cache)
     monkeypatch.setattr(data, "_shared_data_dir", lambda: shared)
-    return env, cache, shared
+    return env, user, cache, shared
+
+
+@pytest.fixture
+def installed(isolated, monkeypatch):
+    """As ``isolated``, but the package runs from an installed copy (no checkout folders)."""
+    monkeypatch.setattr(data, "is_source_checkout", lambda: False)
+    return isolated
 
 
 def _place(relname, directory, *, flat=False):
@@ -238,31 +263,68 @@ def test_unknown_dataset_or_split_raises_config_error(call, fragment):
 # --------------------------------------------------------------------------- path resolution
 
 
-def test_env_var_wins_over_repo_cache_and_shared(isolated, monkeypatch):
-    env, cache, shared = isolated
+def test_env_var_wins_over_user_cache_repo_cache_and_shared(isolated, monkeypatch):
+    env, user, cache, shared = isolated
     for directory in isolated:
         _place(LABELS_T10K, directory)
     monkeypatch.setenv(data.ENV_VAR, str(env))
     assert data.resolve_data_file(LABELS_T10K) == env / LABELS_T10K
 
 
+def test_user_cache_wins_over_the_checkout_folders(isolated):
+    env, user, cache, shared = isolated
+    for directory in (user, cache, shared):
+        _place(LABELS_T10K, directory)
+    assert data.resolve_data_file(LABELS_T10K) == user / LABELS_T10K
+
+
 def test_repo_cache_wins_over_shared(isolated):
-    env, cache, shared = isolated
+    env, user, cache, shared = isolated
     _place(LABELS_T10K, cache)
     _place(LABELS_T10K, shared)
     assert data.resolve_data_file(LABELS_T10K) == cache / LABELS_T10K
 
 
 def test_shared_is_the_last_resort_and_env_var_falls_through(isolated, monkeypatch):
-    env, cache, shared = isolated
+    env, user, cache, shared = isolated
     env.mkdir()
+    user.mkdir()
     _place(LABELS_T10K, shared)
     monkeypatch.setenv(data.ENV_VAR, str(env))
     assert data.resolve_data_file(LABELS_T10K) == shared / LABELS_T10K
 
 
+def test_installed_copy_never_searches_the_checkout_folders(installed):
+    env, user, cache, shared = installed
+    _place(LABELS_T10K, cache)
+    _place(LABELS_T10K, shared)
+    with pytest.raises(DataError):
+        data.resolve_data_file(LABELS_T10K)
+    _place(LABELS_T10K, user)
+    assert data.resolve_data_file(LABELS_T10K) == user / LABELS_T10K
+
+
+def test_source_checkout_needs_setup_cfg_and_git_above_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "_repo_root", lambda: tmp_path)
+    assert not data.is_source_checkout()  # site-packages: neither
+    (tmp_path / "setup.cfg").write_text("[metadata]\n")
+    assert not data.is_source_checkout()  # an unpacked sdist: no .git
+    (tmp_path / ".git").write_text("gitdir: /elsewhere\n")  # a git worktree's .git file
+    assert data.is_source_checkout()
+    # and this very test run is from a checkout (the suite runs in the repository)
+    monkeypatch.undo()
+    assert data.is_source_checkout()
+
+
+def test_user_cache_dir_is_platformdirs_cache_for_aevb_np(monkeypatch, tmp_path):
+    if sys.platform != "linux":
+        pytest.skip("XDG_CACHE_HOME is the Linux override")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert REAL_USER_CACHE_DIR() == tmp_path / "aevb_np"
+
+
 def test_explicit_data_dir_wins_over_env_var(isolated, monkeypatch, tmp_path):
-    env, _, _ = isolated
+    env = isolated[0]
     explicit = tmp_path / "explicit"
     _place(LABELS_T10K, env)
     _place(LABELS_T10K, explicit)
@@ -273,7 +335,7 @@ def test_explicit_data_dir_wins_over_env_var(isolated, monkeypatch, tmp_path):
 def test_explicit_data_dir_without_the_file_is_an_error_not_a_fallback(
     isolated, monkeypatch, tmp_path
 ):
-    env, cache, shared = isolated
+    env, user, cache, shared = isolated
     for directory in isolated:
         _place(LABELS_T10K, directory)
     monkeypatch.setenv(data.ENV_VAR, str(env))
@@ -282,8 +344,9 @@ def test_explicit_data_dir_without_the_file_is_an_error_not_a_fallback(
     with pytest.raises(DataError) as info:
         data.resolve_data_file(LABELS_T10K, explicit)
     msg = str(info.value)
-    assert f"data_dir {explicit}" in msg and "omit data_dir" in msg
-    assert str(env) not in msg
+    assert f"of --data-dir {explicit})" in msg and "leave out --data-dir" in msg
+    assert "--download" in msg and data.ENV_VAR in msg
+    assert str(env) not in msg and str(cache) not in msg and "\n" not in msg
 
 
 def test_flat_layout_is_accepted_and_nested_is_preferred(tmp_path):
@@ -294,7 +357,7 @@ def test_flat_layout_is_accepted_and_nested_is_preferred(tmp_path):
 
 
 def test_load_mnist_through_env_var_matches_the_real_files(isolated, monkeypatch):
-    env, _, _ = isolated
+    env = isolated[0]
     x_ref, y_ref = data.load_mnist("test", _real(LABELS_T10K).parent)
     _place(IMAGES_T10K, env, flat=True)
     _place(LABELS_T10K, env, flat=True)
@@ -322,19 +385,107 @@ def test_decompressed_amat_file_is_accepted_with_its_own_checksum(tmp_path):
     )
 
 
-def test_missing_file_message_lists_every_searched_place(isolated, monkeypatch):
-    env, cache, shared = isolated
+def test_missing_file_message_lists_the_existing_search_places_and_what_to_do(isolated, monkeypatch):
+    env, user, cache, shared = isolated
     env.mkdir()
+    shared.mkdir()
     monkeypatch.setenv(data.ENV_VAR, str(env))
     with pytest.raises(DataError) as info:
         data.load_frey_face()
     msg = str(info.value)
-    assert "freyface/frey_rawface.mat not found" in msg
-    assert f"$AEVB_NP_DATA {env};" in msg
-    assert f"repo cache {cache} (no such directory)" in msg
-    assert f"shared data {shared} (no such directory)" in msg
-    assert "data_dir=" in msg and "set AEVB_NP_DATA" in msg and "download=True" in msg
+    assert msg.startswith("data file freyface/frey_rawface.mat not found (looked for frey_rawface.mat in "
+                          "<dir>/freyface/ and <dir>/ of: ")
+    assert f"of: AEVB_NP_DATA {env}; checkout ../shared/data {shared}); " in msg
+    # folders that do not exist are not listed as searched
+    assert f"checkout data/ {cache}" not in msg and f"user cache {user})" not in msg
+    # ... and the message says how to fetch the file, and the two ways to point at it
+    assert f"run with --download (download=True in Python) to fetch it into the user cache {user}" in msg
+    assert "--data-dir (data_dir=...) or the environment variable AEVB_NP_DATA" in msg
     assert "\n" not in msg
+
+
+def test_missing_file_outside_a_checkout_names_only_the_install_s_places(installed):
+    env, user, cache, shared = installed
+    for directory in installed:
+        directory.mkdir()
+    with pytest.raises(DataError) as info:
+        data.load_mnist("test")
+    msg = str(info.value)
+    assert f"of: user cache {user}); " in msg
+    assert str(cache) not in msg and str(shared) not in msg and "checkout" not in msg
+    for needed in ("--download", "--data-dir", "AEVB_NP_DATA"):
+        assert needed in msg
+
+
+def test_missing_file_with_no_search_folder_says_none_exists(installed, monkeypatch, tmp_path):
+    with pytest.raises(DataError) as info:
+        data.load_frey_face()
+    msg = str(info.value)
+    assert "and <dir>/; none of the search folders exists); run with --download" in msg
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "typo"))
+    with pytest.raises(DataError) as info:
+        data.load_frey_face()
+    assert f"exists; AEVB_NP_DATA names {tmp_path / 'typo'}, which does not exist); run with" in str(info.value)
+
+
+def test_an_installed_copy_outside_the_repo_reports_no_repository_paths(tmp_path):
+    """A copy of the package in a site-packages-like folder, run in a fresh process."""
+    site = tmp_path / "site-packages"
+    src = Path(data.__file__).resolve().parent
+    shutil.copytree(src, site / "aevb_np", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != data.ENV_VAR}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    code = ("from aevb_np import data\n"
+            "print(data.is_source_checkout())\n"
+            "try:\n    data.check_available('mnist', splits='test')\n"
+            "except data.DataError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out[0] == "False"
+    msg = out[1]
+    assert msg.startswith("data files mnist/t10k-images-idx3-ubyte.gz, mnist/t10k-labels-idx1-ubyte.gz not found")
+    assert "none of the search folders exists" in msg
+    assert f"into the user cache {tmp_path / 'xdg' / 'aevb_np'}," in msg
+    assert "site-packages" not in msg and "shared" not in msg
+    assert not (tmp_path / "xdg").exists()  # a failed lookup creates nothing
+
+
+# --------------------------------------------------------------------------- check_available
+
+
+def test_check_available_returns_every_file_of_the_dataset(isolated):
+    env, user, cache, shared = isolated
+    paths = data.check_available("mnist", _real(LABELS_T10K).parents[1])
+    assert [p.name for p in paths] == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                       "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert [p.name for p in data.check_available("binarized-mnist", SHARED, splits=["valid", "test"])] == [
+        "binarized_mnist_valid.amat.gz", "binarized_mnist_test.amat.gz"]
+    assert data.check_available("frey-face", SHARED, splits="test") == [SHARED / "freyface" / "frey_rawface.mat"]
+
+
+def test_check_available_lists_only_the_missing_files(isolated, tmp_path):
+    _place(IMAGES_T10K, tmp_path / "d")
+    with pytest.raises(DataError) as info:
+        data.check_available("mnist", tmp_path / "d", splits="test")
+    msg = str(info.value)
+    assert msg.startswith(f"data file {LABELS_T10K} not found") and IMAGES_T10K not in msg
+    assert "to fetch it into it" in msg
+
+
+def test_check_available_verifies_files_already_on_disk(isolated, tmp_path):
+    _write(tmp_path, "freyface/frey_rawface.mat", b"not the faces")
+    with pytest.raises(DataError, match="checksum mismatch for data file"):
+        data.check_available("frey-face", tmp_path)
+    assert data.check_available("frey-face", tmp_path, verify=False) == [tmp_path / "freyface/frey_rawface.mat"]
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: data.check_available("cifar10"), "dataset must be one of"),
+    (lambda: data.check_available("mnist", splits="valid"), "split for mnist must be one of"),
+])
+def test_check_available_rejects_unknown_names(call, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        call()
 
 
 # --------------------------------------------------------------------------- corrupt files
@@ -519,13 +670,14 @@ def test_download_stores_verified_file_in_data_dir(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no .part left
 
 
-def test_download_without_data_dir_goes_to_repo_cache(isolated, monkeypatch):
-    _, cache, _ = isolated
+def test_download_without_data_dir_goes_to_the_user_cache(isolated, monkeypatch):
+    env, user, cache, shared = isolated
     blob = _real("freyface/frey_rawface.mat").read_bytes()
     (url,) = data._FILES["freyface/frey_rawface.mat"].urls
     monkeypatch.setattr(data.urllib.request, "urlopen", _FakeServer({url: blob}))
     x = data.load_frey_face(download=True)
-    assert (cache / "freyface" / "frey_rawface.mat").read_bytes() == blob
+    assert (user / "freyface" / "frey_rawface.mat").read_bytes() == blob
+    assert not cache.exists()
     assert x.shape == (1965, 560)
 
 
@@ -533,12 +685,107 @@ def test_download_with_wrong_bytes_is_rejected_and_not_kept(tmp_path, monkeypatc
     spec = data._FILES[LABELS_T10K]
     server = _FakeServer({url: b"<html>moved</html>" for url in spec.urls})
     monkeypatch.setattr(data.urllib.request, "urlopen", server)
+    target = tmp_path / "new" / "data"
     with pytest.raises(DataError) as info:
-        data.resolve_data_file(LABELS_T10K, tmp_path, download=True)
+        data.resolve_data_file(LABELS_T10K, target, download=True)
     msg = str(info.value)
     assert msg.startswith(f"could not download {LABELS_T10K}")
-    assert msg.count("checksum mismatch") == len(spec.urls)
-    assert list((tmp_path / "mnist").iterdir()) == []
+    assert msg.count("checksum mismatch") == len(spec.urls) and "nothing was kept" in msg
+    assert f"expected SHA-256 {spec.sha256}, got {hashlib.sha256(b'<html>moved</html>').hexdigest()}" in msg
+    assert list(tmp_path.iterdir()) == []  # no partial file, and not the folders it made
+
+
+def test_failed_download_keeps_folders_that_were_there_before(tmp_path, monkeypatch):
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "mine.txt").write_text("not ours")
+    monkeypatch.setattr(data.urllib.request, "urlopen", _FakeServer({}))
+    with pytest.raises(DataError, match="no route to host"):
+        data.resolve_data_file(LABELS_T10K, tmp_path, download=True)
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == ["mine.txt"]
+
+
+def test_installed_copy_downloads_into_the_user_cache(installed, monkeypatch):
+    env, user, cache, shared = installed
+    blob = _real(LABELS_T10K).read_bytes()
+    monkeypatch.setattr(data.urllib.request, "urlopen", _FakeServer({data._FILES[LABELS_T10K].urls[0]: blob}))
+    assert data.resolve_data_file(LABELS_T10K, download=True) == user / LABELS_T10K
+
+
+def test_check_available_downloads_only_the_missing_files(installed, monkeypatch):
+    env, user, cache, shared = installed
+    _place(IMAGES_T10K, user)
+    blob = _real(LABELS_T10K).read_bytes()
+    server = _FakeServer({data._FILES[LABELS_T10K].urls[0]: blob})
+    monkeypatch.setattr(data.urllib.request, "urlopen", server)
+    paths = data.check_available("mnist", splits="test", download=True)
+    assert paths == [user / IMAGES_T10K, user / LABELS_T10K]
+    assert [url for url, _ in server.calls] == [data._FILES[LABELS_T10K].urls[0]]
+    assert (user / LABELS_T10K).read_bytes() == blob
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``files`` (path -> bytes) of its server; 404 for anything else."""
+
+    def do_GET(self):  # noqa: N802 (the http.server API)
+        body = self.server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+
+@pytest.fixture
+def local_server():
+    """A real HTTP server on 127.0.0.1 (an ephemeral port) in a thread; yields (server, base URL)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.files = {}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_download_over_http_from_a_local_server(installed, monkeypatch, local_server):
+    env, user, cache, shared = installed
+    server, base = local_server
+    good, bad = _real(LABELS_T10K).read_bytes(), b"\x1f\x8b tampered"
+    server.files = {"/good/t10k-labels-idx1-ubyte.gz": good, "/bad/t10k-labels-idx1-ubyte.gz": bad}
+    spec = data._FILES[LABELS_T10K]
+    monkeypatch.setattr(data.urllib.request, "urlopen", REAL_URLOPEN)  # real sockets, loopback only
+
+    # Both files point at the local server only (nothing here may reach the internet).
+    images = data._FILES[IMAGES_T10K]
+    monkeypatch.setitem(data._FILES, IMAGES_T10K, dataclasses.replace(images, urls=(f"{base}/images.gz",)))
+    server.files["/images.gz"] = _real(IMAGES_T10K).read_bytes()
+
+    # every mirror serves wrong bytes (or nothing): a clear error, nothing left behind
+    urls = (f"{base}/bad/t10k-labels-idx1-ubyte.gz", f"{base}/missing.gz")
+    monkeypatch.setitem(data._FILES, LABELS_T10K, dataclasses.replace(spec, urls=urls))
+    with pytest.raises(DataError) as info:
+        data.check_available("mnist", splits="test", download=True)
+    msg = str(info.value)
+    assert msg.startswith(f"could not download {LABELS_T10K} ({urls[0]}: checksum mismatch for {urls[0]}: "
+                          f"expected SHA-256 {spec.sha256}, got {hashlib.sha256(bad).hexdigest()}")
+    assert f"{urls[1]}: HTTP Error 404" in msg
+    # the images arrived (verified) before the labels failed; no trace of the labels
+    assert sorted(p.name for p in (user / "mnist").iterdir()) == ["t10k-images-idx3-ubyte.gz"]
+
+    # a mirror that serves the right bytes: stored in the user cache, verified, no .part left
+    urls = (f"{base}/missing.gz", f"{base}/good/t10k-labels-idx1-ubyte.gz")
+    monkeypatch.setitem(data._FILES, LABELS_T10K, dataclasses.replace(spec, urls=urls))
+    paths = data.check_available("mnist", splits="test", download=True)
+    assert paths == [user / IMAGES_T10K, user / LABELS_T10K] and paths[1].read_bytes() == good
+    assert sorted(p.name for p in (user / "mnist").iterdir()) == [IMAGES_T10K[6:], LABELS_T10K[6:]]
+    _, y = data.load_mnist("test")
+    assert y[:8].tolist() == [7, 2, 1, 0, 4, 1, 4, 9]
 
 
 def test_binarized_download_is_stored_as_uncompressed_amat(tmp_path, monkeypatch):
@@ -550,12 +797,6 @@ def test_binarized_download_is_stored_as_uncompressed_amat(tmp_path, monkeypatch
     x = data.load_binarized_mnist("valid", tmp_path, download=True)
     assert (tmp_path / "binarized_mnist" / "binarized_mnist_valid.amat").read_bytes() == raw
     assert round(x.mean(), 4) == 0.1311
-
-
-def test_download_outside_a_source_checkout_asks_for_data_dir(isolated, monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "_repo_root", lambda: tmp_path / "site-packages")
-    with pytest.raises(DataError, match="pass data_dir=... to choose where downloaded files go"):
-        data.resolve_data_file(LABELS_T10K, download=True)
 
 
 def test_shared_data_readme_layout_is_what_the_loader_expects():
