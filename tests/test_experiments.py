@@ -4,7 +4,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
