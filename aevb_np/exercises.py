@@ -716,7 +716,7 @@ def find_exercises(nb: dict) -> list[dict]:
     """The exercises of a notebook: number, title, the exercise cell, its check cell and grader.
 
     An exercise cell is a code cell whose first line is ``# Exercise N.k: title`` and that
-    holds a solution block; its check cell is the next code cell, which calls
+    holds a solution block (or, in a student notebook, its stub); its check cell is the next code cell, which calls
     ``exercises.check_*``.
 
     Raises
@@ -733,7 +733,7 @@ def find_exercises(nb: dict) -> list[dict]:
         m = EXERCISE_LINE.match(src)
         if not m:
             continue
-        if BEGIN not in src:
+        if BEGIN not in src and "raise NotImplementedError" not in src:  # solved, or already a student stub
             raise ValueError(f"exercise {m.group(1)} (cell {i}) has no {BEGIN} block")
         j = next((k for k in range(i + 1, len(cells)) if cells[k]["cell_type"] == "code"), None)
         check = CHECK_CALL.search(_source(cells[j])) if j is not None else None
