@@ -310,13 +310,13 @@ def check_tanh_backward(fn) -> str:
 
 
 def check_heads_backward(fn) -> str:
-    """Exercise 3.2: ``fn(dmu, dlog_var, h, W4, W5) -> (dh, dW4, db4, dW5, db5)``: the fan-in at h.
+    """Exercise 3.3: ``fn(dmu, dlog_var, h, W4, W5) -> (dh, dW4, db4, dW5, db5)``: the fan-in at h.
 
     mu = h W4ᵀ + b4 and log_var = h W5ᵀ + b5 (Eq. 12 for the encoder) read the same h.
     Graded against central differences of J = Σ dmu ⊙ mu + Σ dlog_var ⊙ log_var with
     respect to each of h, W4, b4, W5, b5 (relative tolerance 1e-6), one message per array.
     """
-    ex = "3.2"
+    ex = "3.3"
     r = np.random.default_rng(302)
     M, H, Nz = 5, 6, 3
     h = np.tanh(r.normal(size=(M, H)))
@@ -339,13 +339,13 @@ def check_heads_backward(fn) -> str:
 
 
 def check_mu_log_var_fan_in(fn) -> str:
-    """Exercise 3.3: ``fn(dz, mu, log_var, eps) -> (dmu, dlog_var)``: both paths into mu and log_var.
+    """Exercise 3.2: ``fn(dz, mu, log_var, eps) -> (dmu, dlog_var)``: both paths into mu and log_var.
 
     J(mu, log_var) = Σ_{l,i,j} dz ⊙ z + Σ_i −KL_i with z = mu + σ ⊙ eps (Eq. 10): the
     reconstruction path reaches mu and log_var through z, the KL path (Appendix B)
     directly.  Graded against central differences of J (relative tolerance 1e-6).
     """
-    ex = "3.3"
+    ex = "3.2"
     r = np.random.default_rng(303)
     L, M, Nz = 2, 4, 3
     mu, log_var = r.normal(size=(M, Nz)), r.normal(0.0, 0.7, size=(M, Nz))
