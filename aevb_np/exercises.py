@@ -371,14 +371,14 @@ def check_mu_log_var_fan_in(fn) -> str:
 
 
 def check_minibatch_estimate(fn) -> str:
-    """Exercise 4.1: ``fn(elbo_minibatch, N) -> float``, the minibatch estimator of Eq. (8).
+    """Exercise 4.2: ``fn(elbo_minibatch, N) -> float``, the minibatch estimator of Eq. (8).
 
     ``(N/M) Σ_{i ∈ minibatch} elbo_i`` estimates the full-data bound Σ_{i=1}^N elbo_i (nats
     for the whole dataset).  Graded on a dataset of N = 60 made-up per-datapoint values:
     the formula on one minibatch (to rounding error), and the mean over 20 000 random
     minibatches of M = 7 against the full-data sum within 4 standard errors.
     """
-    ex = "4.1"
+    ex = "4.2"
     r = np.random.default_rng(401)
     N, M = 60, 7
     values = r.normal(-100.0, 15.0, size=N)
@@ -401,14 +401,14 @@ def check_minibatch_estimate(fn) -> str:
 
 
 def check_adagrad_step(fn) -> str:
-    """Exercise 4.2: ``fn(theta, grad, G, lr, N, M) -> (theta_new, G_new)``: one step of §5.
+    """Exercise 4.1: ``fn(theta, grad, G, lr, N, M) -> (theta_new, G_new)``: one step of §5.
 
     ``grad`` is the gradient of the minibatch sum Σ_i elbo_i; the ascent direction is
     ``d = (N/M) grad − theta`` (Eq. 8's scaling and the N(0, I) prior), then
     ``G ← G + d²`` and ``theta ← theta + lr d / √G``.  Graded against
     :class:`aevb_np.optim.Adagrad` over three steps (relative tolerance 1e-9).
     """
-    ex = "4.2"
+    ex = "4.1"
     r = np.random.default_rng(402)
     N, M, lr = 600, 20, 0.05
     theta = r.normal(0.0, 0.5, size=(4, 3))
@@ -599,14 +599,14 @@ def check_appendix_d_estimator(fn) -> str:
 
 
 def check_theta_backward(fn) -> str:
-    """Exercise 7.1: ``fn(mu, log_var, zeta, dtheta, kl_weight) -> (dmu, dlog_var)``, Appendix F.
+    """Exercise 7.2: ``fn(mu, log_var, zeta, dtheta, kl_weight) -> (dmu, dlog_var)``, Appendix F.
 
     For one parameter array θ̃ = mu + σ ⊙ ζ: the gradient of
     ``J = Σ dtheta ⊙ θ̃ + kl_weight · (−KL(q(θ) ‖ N(0, I)))`` with respect to (mu, log_var),
     the reparameterization path and the KL path summed.  Graded against central
     differences (relative tolerance 1e-6).
     """
-    ex = "7.1"
+    ex = "7.2"
     r = np.random.default_rng(701)
     shape = (4, 3)
     mu, log_var = r.normal(0.0, 0.3, size=shape), r.normal(-2.0, 0.5, size=shape)
@@ -631,7 +631,7 @@ def check_theta_backward(fn) -> str:
 
 
 def check_full_vb_bound(fn) -> str:
-    """Exercise 7.2: ``fn(log_lik_minibatch, N, neg_kl_theta) -> float``: Appendix F's estimate of L(φ; X).
+    """Exercise 7.1: ``fn(log_lik_minibatch, N, neg_kl_theta) -> float``: Appendix F's estimate of L(φ; X).
 
     ``(N/M) Σ_{i ∈ minibatch} log p(y_i | x_i, θ̃) + (−KL(q(θ) ‖ p(θ)))``, nats for the whole
     dataset: the per-datapoint terms scaled by N/M (Eq. 8), the KL over θ once.  Graded on
@@ -640,7 +640,7 @@ def check_full_vb_bound(fn) -> str:
     :func:`aevb_np.full_vb.linreg_elbo` within 4 standard errors, and the formula on one
     draw to rounding error.
     """
-    ex = "7.2"
+    ex = "7.1"
     r = np.random.default_rng(702)
     N, P, M, s2 = 40, 3, 8, 0.5
     X = r.normal(size=(N, P))
