@@ -79,7 +79,8 @@ def test_student_stub_fails_its_check_with_a_message(path, ex, student_dir):
     stub = exercises._source(student["cells"][ex["cell"]])
     solved = exercises._source(_load(path)["cells"][ex["cell"]])
     assert exercises.BEGIN not in stub and exercises.END not in stub
-    assert f"raise NotImplementedError('Exercise {ex['number']}: {ex['title']}')" in stub
+    label = f"Exercise {ex['number']}: {ex['title']}"
+    assert f"raise NotImplementedError({label!r})" in stub
     # Only the solution block changed: the function's signature and docstring stay.
     assert stub.splitlines()[:2] == solved.splitlines()[:2]
     with pytest.raises(exercises.ExerciseError) as info:
