@@ -145,9 +145,10 @@ def check_reparam_sample(fn) -> str:
     eps = r.standard_normal((3, 4, 2))
     z = _array(ex, "z", _call(ex, fn, mu.copy(), log_var.copy(), eps.copy()), eps.shape)
     _compare(ex, "z", z, gaussian_sample(mu, log_var, eps), EXACT_TOL, "aevb_np.reparam.gaussian_sample", {
-        "scaling eps by the variance exp(log_var) instead of the standard deviation exp(½ log_var)": mu + np.exp(log_var) * eps,
+        "scaling eps by the variance exp(log_var) instead of the standard deviation exp(½ log_var) "
+        "(reading log_var as log σ)": mu + np.exp(log_var) * eps,
         "scaling eps by log_var itself": mu + log_var * eps,
-        "reading log_var as log σ (σ = exp(log_var))": mu + np.exp(log_var) * eps,
+        "mu − σ eps (a sign flipped)": mu - np.exp(0.5 * log_var) * eps,
     })
     return _passed(ex, "z = mu + exp(½ log_var) * eps on a (3, 4, 2) batch, to rounding error")
 
@@ -178,8 +179,8 @@ def check_pathwise_gradient(fn) -> str:
                                            ("dlog_var", dlog_var, ref_lv, (df(z).ravel() * 0.5 * sigma * eps))):
         _compare(ex, name, got, ref_sum[0] / eps.size, 1e-8, "the average of aevb_np.reparam.gaussian_sample_backward", {
             "summing over the samples instead of averaging": ref_sum[0],
-            "leaving out the ½ of ∂z/∂log_var = ½ σ eps": 2.0 * ref_sum[0] / eps.size,
-            "∂z/∂log_var = σ eps (the derivative with respect to log σ)": 2.0 * ref_sum[0] / eps.size,
+            "leaving out the ½ of ∂z/∂log_var = ½ σ eps (σ eps is the derivative with respect to log σ)":
+                2.0 * ref_sum[0] / eps.size,
         })
         exact = 2.0 * mu if name == "dmu" else sigma**2
         se = per_sample.std() / np.sqrt(eps.size)
