@@ -136,6 +136,7 @@ def _grad_error(f: Callable[[], float], params: dict, grads: dict, group: str, n
 
 
 def eq3() -> list[Row]:
+    """Eq. (1)–(3) on the linear-Gaussian model: the closed-form bound vs Monte Carlo, its gradient, the gap = KL."""
     x, W, b, lvx, r = _linear_gaussian(30)
     mu, log_var = r.normal(0.0, 0.5, size=(4, 2)), r.normal(-0.5, 0.3, size=(4, 2))
     eps = r.standard_normal((100_000, 4, 2))
@@ -161,6 +162,7 @@ def eq3() -> list[Row]:
 
 
 def eq6() -> list[Row]:
+    """Eq. (6): estimator A's value vs the formula written out, and its gradient vs central differences."""
     params, x, eps, _ = _small_vae("bernoulli", 60)
     elbo, grads = bounds.estimator_A(params, x, eps)
     mu, log_var, _ = model.encode(params["phi"], x)
@@ -176,6 +178,7 @@ def eq6() -> list[Row]:
 
 
 def eq7() -> list[Row]:
+    """Eq. (7): estimator B's value vs the formula, and A and B having the same mean."""
     params, x, eps, r = _small_vae("bernoulli", 70)
     elbo = bounds.estimator_B(params, x, eps, need_grad=False)[0]
     mu, log_var, _ = model.encode(params["phi"], x)
@@ -197,6 +200,7 @@ def eq7() -> list[Row]:
 
 
 def eq8() -> list[Row]:
+    """Eq. (8): the N/M scaling of the gradient, and the minibatch estimator's unbiasedness."""
     params, x, eps, r = _small_vae("bernoulli", 80)
     N, M = 600, x.shape[0]
     _, g1 = bounds.estimator_B(params, x, eps)
@@ -217,6 +221,7 @@ def eq8() -> list[Row]:
 
 
 def eq10() -> list[Row]:
+    """Eq. (10): the VAE objective vs the same formula in plain NumPy."""
     params, x, eps, _ = _small_vae("bernoulli", 100)
     phi, theta = params["phi"], params["theta"]
     h = np.tanh(x @ phi["W3"].T + phi["b3"])
@@ -231,6 +236,7 @@ def eq10() -> list[Row]:
 
 
 def appendix_b() -> list[Row]:
+    """Appendix B: the closed-form KL vs Monte Carlo, its gradient vs central differences, 0 at the prior."""
     r = np.random.default_rng(200)
     mu, log_var = r.normal(size=(3, 4)), r.normal(0.0, 0.7, size=(3, 4))
     neg_kl = dist.neg_kl_standard_normal(mu, log_var)
@@ -248,6 +254,7 @@ def appendix_b() -> list[Row]:
 
 
 def _appendix_c(decoder: str, label: str, seed: int) -> list[Row]:
+    """Estimator B's gradient for every array of a small VAE with ``decoder``, against central differences."""
     params, x, eps, _ = _small_vae(decoder, seed)
     _, grads = bounds.estimator_B(params, x, eps)
     f = lambda: float(bounds.estimator_B(params, x, eps, need_grad=False)[0].sum())  # noqa: E731
@@ -261,14 +268,17 @@ def _appendix_c(decoder: str, label: str, seed: int) -> list[Row]:
 
 
 def appendix_c1() -> list[Row]:
+    """Appendix C.1: one row per parameter array of the encoder and the Bernoulli decoder."""
     return _appendix_c("bernoulli", "App. C.1", 301)
 
 
 def appendix_c2() -> list[Row]:
+    """Appendix C.2: one row per parameter array of the encoder and the Gaussian decoder."""
     return _appendix_c("gaussian", "App. C.2", 302)
 
 
 def appendix_d() -> list[Row]:
+    """Appendix D and importance sampling against the exact log p(x) of the linear-Gaussian model."""
     x, W, b, lvx, _ = _linear_gaussian(0, M=6)
     exact = lg.log_marginal(x, W, b, lvx)
     m, S = lg.exact_posterior(x, W, b, lvx)
@@ -305,6 +315,7 @@ def _linreg_problem(seed: int):
 
 
 def appendix_f() -> list[Row]:
+    """Appendix F: the KL over θ vs Monte Carlo, the full-VB gradient, unbiasedness on Bayesian linear regression."""
     r = np.random.default_rng(500)
     params = fv.init_full_vb_params(10, 6, 3, r, "bernoulli", init_std=0.5)
     for a in params["theta_log_var"].values():

@@ -222,21 +222,35 @@ DIAGRAMS = {
 
 
 def save_all(out_dir, formats=("png", "svg")) -> list[Path]:
-    """Write every diagram to ``out_dir`` as ``<name>.<format>``; returns the paths written."""
+    """Write every diagram to ``out_dir`` as ``<name>.<format>``.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Created if missing (e.g. ``docs/_static/diagrams`` at site build time).
+    formats : tuple of str
+        matplotlib output formats.
+
+    Returns
+    -------
+    list of Path
+        The files written; the same bytes on every run.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, make in DIAGRAMS.items():
-        fig = make()
-        try:
-            for fmt in formats:
-                path = out_dir / f"{name}.{fmt}"
-                # svg.hashsalt and no date: the SVG is the same on every run
-                fig.savefig(path, format=fmt, dpi=110, bbox_inches="tight",
-                            metadata={"Date": None} if fmt == "svg" else None)
-                written.append(path)
-        finally:
-            plt.close(fig)
+    # A fixed svg.hashsalt and no date: the files are byte-identical on every run.
+    with plt.rc_context({"svg.hashsalt": "aevb_np"}):
+        for name, make in DIAGRAMS.items():
+            fig = make()
+            try:
+                for fmt in formats:
+                    path = out_dir / f"{name}.{fmt}"
+                    fig.savefig(path, format=fmt, dpi=110, bbox_inches="tight",
+                                metadata={"Date": None} if fmt == "svg" else None)
+                    written.append(path)
+            finally:
+                plt.close(fig)
     return written
 
 
@@ -245,9 +259,7 @@ def main(argv=None) -> int:
     if len(argv) != 1:
         print("usage: python -m aevb_np.diagrams OUT_DIR", file=sys.stderr)
         return 2
-    import matplotlib
-    matplotlib.use("Agg")
-    plt.rcParams["svg.hashsalt"] = "aevb_np"
+    plt.switch_backend("Agg")
     for path in save_all(argv[0]):
         print(path)
     return 0

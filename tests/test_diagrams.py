@@ -43,3 +43,10 @@ def test_save_all_writes_every_diagram_as_png_and_svg(tmp_path):
             assert (img[..., :3] < 0.5).any(axis=-1).mean() > 0.005  # something is drawn
         else:
             assert p.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
+def test_save_all_is_byte_identical_from_run_to_run(tmp_path):
+    first = diagrams.save_all(tmp_path / "a")
+    second = diagrams.save_all(tmp_path / "b")
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
