@@ -37,14 +37,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.special import logsumexp
 
 from aevb_np import distributions as dist
 from aevb_np import hmc
 from aevb_np import linear_gaussian as lg
 from aevb_np.full_vb import linreg_elbo
 from aevb_np.gradcheck import numerical_gradient, relative_error
-from aevb_np.layers import tanh_backward
 from aevb_np.marginal import harmonic_mean_log_px
 from aevb_np.optim import Adagrad
 from aevb_np.reparam import gaussian_sample, gaussian_sample_backward
