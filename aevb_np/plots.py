@@ -186,3 +186,114 @@ def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: 
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
+
+
+def save_training_curves(path, log_rows: list[dict], title: str = "", unit: str = "nats/datapoint") -> None:
+    """The bound of one training run against the samples seen: train (dashed) and test (solid).
+
+    The training CLI writes this as ``curves.png`` at the end of a run.
+
+    Parameters
+    ----------
+    path : path-like
+        PNG to write (replaced atomically).
+    log_rows : list of dict
+        The rows of ``log.jsonl`` (:mod:`aevb_np.train`): each with ``samples`` (training
+        samples evaluated so far), ``train_lower_bound`` and ``test_lower_bound`` (the
+        estimator-B bound, ``unit``).  The evaluation at 0 samples is left out of the
+        log-scaled axis.
+    title : str
+    unit : str
+        Label of the y axis' unit (nats per datapoint by default).
+
+    Raises
+    ------
+    ConfigError
+        No row with a positive ``samples`` count, or a row without one of the three keys.
+
+    References
+    ----------
+    Kingma & Welling (2014), §5 Fig. 2 (the same axes).
+    """
+    import matplotlib.ticker
+
+    keys = ("samples", "train_lower_bound", "test_lower_bound")
+    for i, row in enumerate(log_rows):
+        missing = [k for k in keys if k not in row]
+        if missing:
+            raise ConfigError(f"log row {i} has no {', '.join(missing)}")
+    rows = sorted((r for r in log_rows if r["samples"] > 0), key=lambda r: r["samples"])
+    if not rows:
+        raise ConfigError("no log row with samples > 0: nothing to plot")
+    n = [r["samples"] for r in rows]
+    train, test = [r["train_lower_bound"] for r in rows], [r["test_lower_bound"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.plot(n, train, "--", color="tab:red", marker=".", label=f"train (last {train[-1]:.2f})")
+    ax.plot(n, test, "-", color="tab:red", marker=".", label=f"test (last {test[-1]:.2f})")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("# training samples evaluated")
+    ax.set_ylabel(f"lower bound L, {unit}")
+    # The first evaluations sit far below the rest; keep the last 90% of the range in view.
+    lo, hi = min(min(train[len(train) // 4:]), min(test[len(test) // 4:])), max(max(train), max(test))
+    if hi > lo:
+        ax.set_ylim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
+    ax.set_title(title or "estimator-B lower bound during training", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
+def reconstruct(params, x: np.ndarray) -> np.ndarray:
+    """Decoder means at z = the encoder's mean: E_{p_θ(x|z)}[x] with z = mu_φ(x) (no sampling).
+
+    Parameters
+    ----------
+    params : dict
+    x : ndarray, shape (n, D)
+
+    Returns
+    -------
+    ndarray, shape (n, D)
+        Bernoulli means sigmoid(logits), or the Gaussian decoder's mu_x.
+    """
+    dtype = params["phi"]["W3"].dtype
+    mu, _, _ = model.encode(params["phi"], np.asarray(x, dtype=dtype))
+    return model.decoder_mean(params["theta"], mu)
+
+
+def save_reconstructions(path, params, x: np.ndarray, image_shape: tuple[int, int], n: int = 10,
+                         title: str | None = None) -> None:
+    """Test images (top row) beside their reconstructions (bottom row), as a PNG.
+
+    The reconstruction of x is the decoder mean at z = the encoder mean of q_φ(z|x)
+    (:func:`reconstruct`), not a sample; the default title says so.
+
+    Parameters
+    ----------
+    path : path-like
+    params : dict
+    x : ndarray, shape (N, D)
+        Images with values in [0, 1]; the first ``n`` are shown.
+    image_shape : (h, w)
+        (28, 28) for MNIST, (28, 20) for Frey Face.
+    n : int
+        Images shown (at most ``len(x)``).
+    title : str, optional
+
+    Raises
+    ------
+    ConfigError
+        ``n`` < 1 or ``x`` not of shape (N, h·w).
+    """
+    h, w = image_shape
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != h * w:
+        raise ConfigError(f"x must have shape (N, {h * w}) for images of shape {image_shape}, got {x.shape}")
+    if n < 1:
+        raise ConfigError(f"n must be at least 1, got {n}")
+    shown = x[: min(n, x.shape[0])]
+    recon = np.clip(reconstruct(params, shown), 0.0, 1.0)
+    if title is None:
+        title = "top: test images; bottom: reconstructions (decoder mean at z = encoder mean)"
+    save_image_grid(path, np.concatenate([shown, recon]), image_shape, n_cols=shown.shape[0], title=title)

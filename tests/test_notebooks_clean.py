@@ -4,7 +4,8 @@ The notebooks themselves are executed by nbmake (``pytest --nbmake notebooks/``)
 checks what nbmake does not: that no outputs or execution counts are committed (the
 nbstripout filter of ``.gitattributes`` and the pre-commit hook should have removed them),
 that each notebook opens with a markdown cell naming what the reader will learn and the
-paper sections, and that a ``parameters`` cell holds the settings CI runs with.
+paper sections, in one title style with its goal, run time and links (paper, equation map,
+source), and that a ``parameters`` cell holds the settings CI runs with.
 """
 
 from __future__ import annotations
@@ -65,6 +66,22 @@ def test_notebook_starts_with_what_it_teaches_and_the_paper_sections(path):
     text = _source(first)
     assert "learn" in text.lower(), f"{path.name}: the first cell should say what the reader will learn"
     assert re.search(r"§\d|Eq\. \(\d+|Appendix [A-F]", text), f"{path.name}: the first cell cites no paper section"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_opens_with_one_title_style_goal_run_time_and_links(path):
+    text = _source(_load(path)["cells"][0])
+    number = int(path.name[:2])
+    title = text.splitlines()[0]
+    assert re.fullmatch(rf"# {number} · \S.*", title), f"{path.name}: title {title!r} is not '# {number} · ...'"
+    for field in ("**Goal:**", "**Run time:**", "**Paper:**", "**Equation map:**", "**Code:**", "**Exercises:**"):
+        assert field in text, f"{path.name}: the first cell has no {field}"
+    assert "https://arxiv.org/abs/1312.6114" in text, f"{path.name}: no link to the paper"
+    links = re.findall(r"\]\((\.\./[^)#]+)\)", text)
+    assert "../docs/equations.md" in links, f"{path.name}: no link to the equation map"
+    assert any(link.startswith("../aevb_np/") for link in links), f"{path.name}: no link to the source"
+    broken = [link for link in links if not (path.parent / link).resolve().exists()]
+    assert not broken, f"{path.name}: links to missing files {broken}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
