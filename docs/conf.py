@@ -94,6 +94,8 @@ html_theme_options = {
     # no icon links, no search-as-you-type service, no analytics: nothing leaves the site
     "icon_links": [],
 }
+# The theme's script reports an empty mode as a console error on a first visit; say "auto".
+html_context = {"default_mode": "auto"}
 html_show_sourcelink = False
 html_copy_source = False
 
