@@ -93,7 +93,10 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
     # no icon links, no search-as-you-type service, no analytics: nothing leaves the site
     "icon_links": [],
+    # the equation map and the course are wide tables: give them the whole width
+    "secondary_sidebar_items": {"**": ["page-toc"], "equations": [], "course": []},
 }
+html_sidebars = {"equations": [], "course": []}
 # The theme's script reports an empty mode as a console error on a first visit; say "auto".
 html_context = {"default_mode": "auto"}
 html_show_sourcelink = False

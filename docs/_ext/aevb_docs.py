@@ -318,6 +318,31 @@ def generate(app: Sphinx) -> None:
 # -- the course table ----------------------------------------------------------------------------
 
 
+def _field(text: str, name: str) -> str | None:
+    """The value of a ``**Name:** value`` paragraph line, with its continuation lines.
+
+    The value ends at a blank line, a heading, a list item, or the next ``**Field:**``; a
+    trailing " ·" separator is dropped.
+    """
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(rf"^\s*\*\*(?:{name})\s*:?\*\*\s*:?\s*(.*)$", line, re.I) or re.match(rf"^\s*(?:{name})\s*:\s*(.*)$", line, re.I)
+        if not m:
+            continue
+        value = [m.group(1)]
+        for nxt in lines[i + 1 :]:
+            if not nxt.strip() or re.match(r"^\s*(#|[*+-]\s|\d+\.\s|\*\*[^*]+\*\*)", nxt):
+                break
+            value.append(nxt.strip())
+        return re.sub(r"\s*·\s*$", "", " ".join(v.strip() for v in value)).strip() or None
+    return None
+
+
+def _plain_title(text: str) -> str:
+    """A heading's text as its section node shows it: no ``$``, backticks or emphasis marks."""
+    return re.sub(r"[$`*_]", "", text).strip()
+
+
 def notebook_summary(path: Path) -> dict:
     """Title, goal, stated run time and exercise headings of a notebook, from its markdown cells.
 
@@ -335,12 +360,9 @@ def notebook_summary(path: Path) -> dict:
                 title = h.group(2)
             elif h and re.match(r"(?i)exercise\b", h.group(2)):
                 exercises.append(h.group(2))
-            if i < 3:
-                clean = re.sub(r"[*_]", "", line).strip()
-                if goal is None and (m := re.match(r"(?i)goals?\s*[:.—-]\s*(.+)", clean)):
-                    goal = m.group(1)
-                if runtime is None and (m := re.match(r"(?i)(?:run\s*time|running time|time)\s*[:.—-]\s*(.+)", clean)):
-                    runtime = m.group(1)
+        if i < 3:
+            goal = goal or _field(text, r"goals?")
+            runtime = runtime or _field(text, r"run\s*time|running time")
     return {"title": title, "goal": goal, "runtime": runtime, "exercises": exercises}
 
 
@@ -413,7 +435,7 @@ class RuntimeTransform(SphinxPostTransform):
         for node in list(self.document.findall(section_link_node)):
             target = self.env.get_doctree(node["docname"])
             title = node.astext()
-            ids = [s["ids"][0] for s in target.findall(nodes.section) if s["ids"] and s[0].astext().strip() == title.strip()]
+            ids = [s["ids"][0] for s in target.findall(nodes.section) if s["ids"] and _plain_title(s[0].astext()) == _plain_title(title)]
             if not ids:
                 logger.warning("no section titled %r in %s", title, node["docname"], location=node)
                 node.replace_self(nodes.Text(title))
@@ -450,6 +472,9 @@ def link_equation_map(app: Sphinx, doctree: nodes.document) -> None:
     docname = env.current_document.docname
     if docname != EQUATIONS_DOC:
         return
+    section = doctree.next_node(nodes.section)
+    if section is not None:
+        section["classes"].append("aevb-wide")  # the page's CSS gives it the whole width
     for table in doctree.findall(nodes.table):
         for literal in list(table.findall(nodes.literal)):
             text = literal.astext()
@@ -475,6 +500,46 @@ def _function_links(name: str, docname: str) -> list[nodes.Node]:
     return out
 
 
+class RepoLinkTransform(SphinxPostTransform):
+    """Links of the notebooks to repository files, made to work on the site.
+
+    A notebook opened in Jupyter links to ``../docs/equations.md`` or ``../aevb_np/bounds.py``;
+    on the site the notebook is ``docs/notebooks/NAME`` (through the symlink), so such a path
+    points to no file.  Before myst-parser resolves the links (priority 9), a link whose target
+    is a repository file is pointed at that file's page: a page of the site for ``docs/*``, the
+    highlighted source (viewcode) for ``aevb_np/*.py``, the cited-tests page for ``tests/*.py``.
+    Anything else is left for myst-parser, which warns.
+    """
+
+    default_priority = 5
+
+    def run(self, **kwargs) -> None:
+        docname = self.env.docname
+        for node in list(self.document.findall(addnodes.pending_xref)) + list(self.document.findall(addnodes.download_reference)):
+            if node.get("reftype") != "myst" or node.get("refdomain") not in (None, ""):
+                continue
+            target, _, anchor = node["reftarget"].partition("#")
+            here = Path(self.env.doc2path(docname))
+            repo_path = (REPO / "notebooks" / target).resolve() if docname.startswith("notebooks/") else (here.parent / target).resolve()
+            try:
+                rel = repo_path.relative_to(REPO).as_posix()
+            except ValueError:
+                continue
+            if rel.startswith("docs/") and (doc := self.env.path2doc(str(DOCS / rel[5:]))):
+                node["refdomain"], node["reftarget"] = "doc", doc
+                node["reftargetid"] = anchor or None
+                continue
+            page = None
+            if re.fullmatch(r"aevb_np/[\w/]+\.py", rel) and repo_path.is_file():
+                modname = rel[:-3].replace("/", ".").removesuffix(".__init__")
+                page = "_modules/" + modname.replace(".", "/")
+            elif re.fullmatch(r"tests/\w+\.py", rel) and (GENERATED / "tests" / f"{repo_path.stem}.md").is_file():
+                page = f"generated/tests/{repo_path.stem}"
+            if page:
+                uri = self.app.builder.get_relative_uri(docname, page) + (f"#{anchor}" if anchor else "")
+                node.replace_self(nodes.reference("", "", *node.children, refuri=uri, internal=True))
+
+
 def escape_norm_bars(app, what, name, obj, options, lines) -> None:
     """Show ``|p|^2`` in a docstring as written: reST would read ``|p|`` as a substitution.
 
@@ -495,6 +560,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("autodoc-process-docstring", escape_norm_bars)
     app.add_directive("course-table", CourseTable)
     app.add_post_transform(RuntimeTransform)
+    app.add_post_transform(RepoLinkTransform)
     app.connect("env-updated", course_docs_to_update)
     app.connect("env-purge-doc", purge_course)
     app.connect("env-merge-info", merge_course)
