@@ -435,13 +435,15 @@ class RuntimeTransform(SphinxPostTransform):
         for node in list(self.document.findall(section_link_node)):
             target = self.env.get_doctree(node["docname"])
             title = node.astext()
-            ids = [s["ids"][0] for s in target.findall(nodes.section) if s["ids"] and _plain_title(s[0].astext()) == _plain_title(title)]
-            if not ids:
+            sections = [s for s in target.findall(nodes.section) if s["ids"] and _plain_title(s[0].astext()) == _plain_title(title)]
+            if not sections:
                 logger.warning("no section titled %r in %s", title, node["docname"], location=node)
                 node.replace_self(nodes.Text(title))
                 continue
-            uri = self.app.builder.get_relative_uri(self.env.docname, node["docname"]) + "#" + ids[0]
-            node.replace_self(nodes.reference("", title, refuri=uri, internal=True))
+            uri = self.app.builder.get_relative_uri(self.env.docname, node["docname"]) + "#" + sections[0]["ids"][0]
+            # the link shows the heading as the notebook renders it (its math typeset, too)
+            content = [child.deepcopy() for child in sections[0][0].children]
+            node.replace_self(nodes.reference("", "", *content, refuri=uri, internal=True))
 
         for node in list(self.document.findall(runtime_node)):
             data = NbMetadataCollector.get_exec_data(self.env, node["docname"])
@@ -546,8 +548,9 @@ def escape_norm_bars(app, what, name, obj, options, lines) -> None:
     Only the pattern ``|word|`` (a norm or absolute value written in plain text) is escaped.
     """
     for i, line in enumerate(lines):
-        if "``" not in line:
-            lines[i] = re.sub(r"(?<![\\`|])\|(\w+)\|(?!`)", r"\\|\1\\|", line)
+        parts = line.split("``")  # the odd parts are inline literals: left alone
+        parts[::2] = [re.sub(r"(?<![\\`|])\|(\w+)\|(?!`)", r"\\|\1\\|", p) for p in parts[::2]]
+        lines[i] = "``".join(parts)
 
 
 def setup(app: Sphinx) -> dict:
