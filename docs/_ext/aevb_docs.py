@@ -472,6 +472,10 @@ def merge_course(app: Sphinx, env, docnames, other) -> None:
 def link_equation_map(app: Sphinx, doctree: nodes.document) -> None:
     env = app.env
     docname = env.current_document.docname
+    if docname.startswith("generated/tests/"):
+        section = doctree.next_node(nodes.section)
+        if section is not None:
+            section["classes"].append("aevb-tests")  # long test names as headings: see aevb.css
     if docname != EQUATIONS_DOC:
         return
     section = doctree.next_node(nodes.section)
