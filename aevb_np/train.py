@@ -664,7 +664,10 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     ----------
     Kingma & Welling (2014), Algorithm 1 and §5.
     """
-    from tqdm.auto import tqdm
+    if progress:
+        from tqdm.auto import tqdm
+    else:  # the plain bar, disabled: tqdm.auto would warn inside a kernel without ipywidgets
+        from tqdm import tqdm
 
     out = Path(out)
     if resume:
@@ -721,19 +724,30 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
                "lr": effective_lr(config), f"train_{key}": log_rows[-1][f"train_{key}"],
                f"test_{key}": log_rows[-1][f"test_{key}"]}
     _write_json(out / "summary.json", summary)
+    shown_test = x_test[:10].copy()  # for reconstructions.png
     # Drop the data (≈440 MB for MNIST in float64) before matplotlib is imported for the
     # pictures, so the two never sit in memory together (peak-memory budget, issue 6).
     x_train = x_test = x_train_eval = monitor = data = None  # noqa: F841
-    _save_pictures(out, config, part, state.params)
+    _save_pictures(out, config, part, state.params, log_rows, shown_test)
     return {**result, **summary}
 
 
-def _save_pictures(out: Path, config: TrainConfig, part, params) -> None:
-    """``samples.png`` (and full VB's ``posterior_std.png``) of a finished run."""
+def _save_pictures(out: Path, config: TrainConfig, part, params, log_rows, x_shown) -> None:
+    """The pictures of a finished run: ``samples.png``, ``curves.png`` (the bound against the
+    samples, for runs evaluated by their bound), ``reconstructions.png`` (models with an
+    encoder) and full VB's ``posterior_std.png``."""
     from aevb_np import full_vb, plots
 
     shape = data_mod.DATASET_SHAPES[config.dataset][1]
     rng, nz = np.random.default_rng([config.seed, 5]), config.n_latent
+    unit = "nats/datapoint (density)" if config.dataset == "frey-face" else "nats/datapoint"
+    name = f"{config.dataset}, {config.algorithm}, Nz={nz}"
+    if config.metric() == "lower_bound":
+        plots.save_training_curves(out / "curves.png", log_rows, title=name, unit=unit)
+    if config.algorithm != "mcem":
+        phi = params["phi"]
+        plots.save_reconstructions(out / "reconstructions.png", {"phi": phi, **part.decoder_params(params)}, x_shown,
+                                   shape)
     if config.algorithm == "full-vb":
         # Samples draw θ ~ q(θ) (rows) as well as z ~ p(z) (columns); and σ_θ of the output layer.
         full_vb.save_samples(out / "samples.png", params, rng, shape,

@@ -20,7 +20,8 @@ def test_training_on_real_mnist_raises_the_test_lower_bound(tmp_path):
     assert -560 < first["test_lower_bound"] < -530
     # 120 Adagrad steps already learn the pixel marginals and more: a gain of well over 250 nats.
     assert last["test_lower_bound"] > first["test_lower_bound"] + 250, result["log"]
-    for name in ("config.json", "checkpoint.npz", "log.jsonl", "params.npz", "samples.png", "summary.json"):
+    for name in ("config.json", "checkpoint.npz", "log.jsonl", "params.npz", "samples.png", "summary.json",
+                 "curves.png", "reconstructions.png"):
         assert (tmp_path / "run" / name).exists(), name
     saved = checkpoint.load_params(tmp_path / "run" / "params.npz")
     np.testing.assert_array_equal(saved["theta"]["W2"], result["params"]["theta"]["W2"])
