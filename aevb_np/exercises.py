@@ -331,7 +331,6 @@ def check_heads_backward(fn) -> str:
             hints = {"the mu head alone (the log_var head's share of the fan-in left out)": dmu @ W4,
                      "the log_var head alone (the mu head's share of the fan-in left out)": dlog_var @ W5}
         elif name in ("dW4", "dW5"):
-            up = dmu if name == "dW4" else dlog_var
             hints = {"the upstream gradient of the other head": (dlog_var if name == "dW4" else dmu).T @ h}
         _compare(ex, name, got[name], numerical_gradient(J, arr), GRAD_TOL, "central differences", hints)
     return _passed(ex, "dh (the sum of the two heads' contributions), dW4, db4, dW5, db5 agree with central differences")

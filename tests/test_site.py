@@ -51,7 +51,7 @@ def site_pages() -> list[str]:
     return sorted(
         p.relative_to(SITE).as_posix()
         for p in SITE.rglob("*.html")
-        if not p.relative_to(SITE).parts[0] in ("_static", "_sources", "_images")
+        if p.relative_to(SITE).parts[0] not in ("_static", "_sources", "_images")
     )
 
 
