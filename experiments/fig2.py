@@ -28,13 +28,13 @@ ours with the paper's at 10⁶, 10⁷ and 10⁸ samples.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
+from run_folders import README, read_run, readme_markers, update_readme  # noqa: E402
 
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
 from aevb_np.train import TrainConfig, train  # noqa: E402
@@ -83,16 +83,6 @@ def run_one(config: TrainConfig, folder: Path) -> list[dict]:
     """Start or continue one run (a separate process under joblib); returns its log rows."""
     resume = (folder / "config.json").exists()
     return train(config, folder, resume=resume, progress=False)["log"]
-
-
-def read_run(folder: Path) -> tuple[dict | None, list[dict]]:
-    """A run folder's config and log rows (None, [] if it holds no run)."""
-    if not (folder / "config.json").exists():
-        return None, []
-    config = json.loads((folder / "config.json").read_text())
-    path = folder / "log.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return config, rows
 
 
 def _row_at(rows: list[dict], samples: int) -> dict | None:
@@ -217,18 +207,7 @@ def table(out: Path, panels: list[tuple[str, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-README_START, README_END = "<!-- fig2-table:start (written by experiments/fig2.py --update-readme) -->", "<!-- fig2-table:end -->"
-
-
-def update_readme(text: str, readme: Path = README) -> None:
-    """Put ``text`` between the README's two markers (the only part of it this script writes)."""
-    content = readme.read_text()
-    if README_START not in content or README_END not in content:
-        raise ConfigError(f"{readme} has no block marked {README_START!r} … {README_END!r} to write the table into")
-    head, rest = content.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(head + README_START + "\n" + text + README_END + tail)
+README_MARKERS = readme_markers("fig2-table", "experiments/fig2.py")
 
 
 # --------------------------------------------------------------------------- main
@@ -296,7 +275,7 @@ def main(argv=None) -> int:
         (out / "fig2_table.md").write_text(text)
         written.append(out / "fig2_table.md")
         if args.update_readme:
-            update_readme(text)
+            update_readme(text, README_MARKERS)
             written.append(README)
     except AEVBError as exc:
         print(f"fig2: error: {exc}", file=sys.stderr)

@@ -26,7 +26,6 @@ Kingma & Welling (2014), §5, Fig. 3, Appendix D and Appendix E.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -40,6 +39,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
+from run_folders import read_run, readme_markers, update_readme  # noqa: E402
 
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
 from aevb_np.train import TrainConfig, train  # noqa: E402
@@ -73,15 +73,6 @@ def run_dir(out: Path, n_train: int, algorithm: str) -> Path:
 def run_one(config: TrainConfig, folder: Path) -> list[dict]:
     """Start or continue one run; returns its log rows."""
     return train(config, folder, resume=(folder / "config.json").exists(), progress=False)["log"]
-
-
-def read_run(folder: Path) -> tuple[dict | None, list[dict]]:
-    if not (folder / "config.json").exists():
-        return None, []
-    config = json.loads((folder / "config.json").read_text())
-    path = folder / "log.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return config, rows
 
 
 def plot(out: Path, n_trains: list[int]) -> Path:
@@ -144,18 +135,7 @@ def table(out: Path, n_trains: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-README_START, README_END = "<!-- fig3-table:start (written by experiments/fig3.py --update-readme) -->", "<!-- fig3-table:end -->"
-
-
-def update_readme(text: str, readme: Path = README) -> None:
-    """Put ``text`` between the README's two markers (the only part of it this script writes)."""
-    content = readme.read_text()
-    if README_START not in content or README_END not in content:
-        raise ConfigError(f"{readme} has no block marked {README_START!r} … {README_END!r} to write the table into")
-    head, rest = content.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(head + README_START + "\n" + text + README_END + tail)
+README_MARKERS = readme_markers("fig3-table", "experiments/fig3.py")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,7 +181,7 @@ def main(argv=None) -> int:
         text = table(out, args.n_train)
         (out / "fig3_table.md").write_text(text)
         if args.update_readme:
-            update_readme(text)
+            update_readme(text, README_MARKERS)
     except AEVBError as exc:
         print(f"fig3: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,36 @@
+"""What the experiment scripts share: reading a run folder, and writing a table into the README."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aevb_np.errors import ConfigError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def read_run(folder: Path) -> tuple[dict | None, list[dict]]:
+    """A run folder's ``config.json`` and ``log.jsonl`` rows (None, [] if it holds no run)."""
+    if not (folder / "config.json").exists():
+        return None, []
+    config = json.loads((folder / "config.json").read_text())
+    path = folder / "log.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return config, rows
+
+
+def readme_markers(name: str, script: str) -> tuple[str, str]:
+    """The two comments that delimit the block ``script --update-readme`` writes."""
+    return f"<!-- {name}:start (written by {script} --update-readme) -->", f"<!-- {name}:end -->"
+
+
+def update_readme(text: str, markers: tuple[str, str], readme: Path = README) -> None:
+    """Put ``text`` between the README's two markers (the only part of it a script writes)."""
+    start, end = markers
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise ConfigError(f"{readme} has no block marked {start!r} … {end!r} to write the table into")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + start + "\n" + text + end + tail)
