@@ -225,8 +225,8 @@ def _sweep(jobs: list, n_jobs: int, scheduler: str | None) -> None:
         except ImportError:
             raise ConfigError("--dask-scheduler needs dask.distributed: pip install 'aevb_np[cluster]'") from None
         try:
-            Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
+            Client(scheduler, timeout="5s")
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(f"--dask-scheduler {scheduler}: no scheduler answers there ({exc})") from None
         backend = "dask"
     with parallel_backend(backend, n_jobs=n_jobs):

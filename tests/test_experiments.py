@@ -1,8 +1,11 @@
 """The experiment scripts run end to end in their --quick setting and write their figures."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -18,8 +21,12 @@ def _load(name):
 
 def test_fig2_quick_trains_both_algorithms_and_draws_the_panel(tmp_path, capsys):
     fig2 = _load("fig2")
-    assert fig2.main(["--quick", "--out", str(tmp_path), "--jobs", "1"]) == 0
+    # Two runs (AEVB and wake-sleep) in two loky worker processes.
+    assert fig2.main(["--quick", "--out", str(tmp_path), "--jobs", "2"]) == 0
     assert (tmp_path / "fig2_frey-face_nz2.png").stat().st_size > 10_000
+    for algorithm in ("aevb", "wake-sleep"):
+        rows = (tmp_path / "runs" / f"frey-face-nz2-{algorithm}" / "log.jsonl").read_text().splitlines()
+        assert json.loads(rows[-1])["samples"] == 3000, algorithm
     table = (tmp_path / "fig2_table.md").read_text()
     assert "| Frey Face Nz=2 | AEVB | " in table and "| Frey Face Nz=2 | Wake-Sleep | " in table
     assert "| 3e+03 | 3e+03 (last) |" in table  # the budget reached, and the row of the last evaluation
@@ -63,3 +70,29 @@ def test_fig4_fig5_quick_writes_manifolds_samples_and_scatter(tmp_path):
     for name in ("fig4_manifold_frey-face.png", "fig4_manifold_mnist.png", "fig5_samples_mnist_nz2.png",
                  "fig5_samples_mnist_nz5.png", "latent_scatter_mnist_nz2.png"):
         assert (tmp_path / name).stat().st_size > 5_000, name
+
+
+def test_fig2_sweep_runs_on_a_real_dask_cluster_on_loopback(tmp_path, capsys, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed", reason="the Dask test needs the cluster extra: "
+                                                                 "pip install -e '.[cluster]'")
+    fig2 = _load("fig2")
+    monkeypatch.chdir(tmp_path)  # the default relative --out would land here, not in the workers' folder
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        assert fig2.main(["--quick", "--out", "quick", "--dask-scheduler", cluster.scheduler_address]) == 0
+    table = (tmp_path / "quick" / "fig2_table.md").read_text()
+    assert "| Frey Face Nz=2 | AEVB | " in table and "| Frey Face Nz=2 | Wake-Sleep | " in table
+    assert "| Frey Face Nz=2 | AEVB | " in capsys.readouterr().out
+
+
+def test_fig2_dask_missing_or_unreachable_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    fig2 = _load("fig2")
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # as if dask were not installed
+    assert fig2.main(["--quick", "--out", str(tmp_path), "--dask-scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs dask.distributed" in err
+    monkeypatch.undo()
+    pytest.importorskip("dask.distributed", reason="the unreachable-scheduler half needs the cluster extra")
+    assert fig2.main(["--quick", "--out", str(tmp_path), "--dask-scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no scheduler answers there" in err
