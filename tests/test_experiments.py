@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +10,24 @@ import pytest
 
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+ROOT = EXPERIMENTS.parent
+
+
+def _tracked_changes():
+    """`git status` of the tracked experiment outputs (the sweep's own growing logs aside)."""
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "experiments"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(line for line in out.splitlines() if "_out/runs/" not in line)
+
+
+@pytest.fixture
+def leaves_the_tree_alone():
+    """Fails the test if it changed or added any file of the committed experiment outputs."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    before = _tracked_changes()
+    yield
+    assert _tracked_changes() == before, "a --quick run wrote into the committed experiment outputs"
 
 
 def _load(name):
@@ -19,7 +38,7 @@ def _load(name):
     return module
 
 
-def test_fig2_quick_trains_both_algorithms_and_draws_the_panel(tmp_path, capsys):
+def test_fig2_quick_trains_both_algorithms_and_draws_the_panel(tmp_path, capsys, leaves_the_tree_alone):
     fig2 = _load("fig2")
     # Two runs (AEVB and wake-sleep) in two loky worker processes.
     assert fig2.main(["--quick", "--out", str(tmp_path), "--jobs", "2"]) == 0
@@ -64,7 +83,7 @@ def test_fig2_rejects_a_malformed_panel(tmp_path, capsys):
     assert "a panel looks like mnist:20" in capsys.readouterr().err
 
 
-def test_fig4_fig5_quick_writes_manifolds_samples_and_scatter(tmp_path):
+def test_fig4_fig5_quick_writes_manifolds_samples_and_scatter(tmp_path, leaves_the_tree_alone):
     fig45 = _load("fig4_fig5")
     assert fig45.main(["--quick", "--out", str(tmp_path)]) == 0
     for name in ("fig4_manifold_frey-face.png", "fig4_manifold_mnist.png", "fig5_samples_mnist_nz2.png",
@@ -96,3 +115,9 @@ def test_fig2_dask_missing_or_unreachable_is_one_line_and_exit_2(tmp_path, capsy
     assert fig2.main(["--quick", "--out", str(tmp_path), "--dask-scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no scheduler answers there" in err
+
+
+def test_fig4_fig5_quick_never_writes_into_the_committed_folder(capsys):
+    fig45 = _load("fig4_fig5")
+    assert fig45.main(["--quick"]) == 2
+    assert "--quick needs an --out of its own" in capsys.readouterr().err

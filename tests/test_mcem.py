@@ -151,6 +151,9 @@ def _load_fig3():
 
 
 def test_fig3_quick_trains_all_methods_through_the_one_loop_and_writes_png_and_table(tmp_path, capsys):
+    from tests.test_experiments import _tracked_changes
+
+    before = _tracked_changes()
     # Fig. 3 pipeline end to end on real MNIST with CI-sized budgets (--quick), one panel.
     fig3 = _load_fig3()
     assert fig3.main(["--quick", "--n-train", "1000", "--out", str(tmp_path)]) == 0
@@ -174,6 +177,7 @@ def test_fig3_quick_trains_all_methods_through_the_one_loop_and_writes_png_and_t
     (tmp_path / "fig3.png").unlink()
     assert fig3.main(["--plot-only", "--n-train", "1000", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "fig3.png").exists()
+    assert _tracked_changes() == before, "fig3 --quick wrote into the committed experiment outputs"
 
 
 def test_fig3_bad_flags_exit_2(tmp_path, capsys):
