@@ -216,3 +216,24 @@ def test_bad_density_settings_raise_clear_errors():
         marginal.fit_kde(np.zeros((5, 1, 3)))
     with pytest.raises(ConfigError, match="at least one candidate"):
         marginal.fit_kde(_samples()[0], factors=())
+
+
+def test_grid_posterior_start_draws_from_the_discretized_posterior():
+    # Gumbel-max over the chunks: each grid point is drawn with probability ∝ p(x, z_g).
+    params, x, _ = small_model("bernoulli", n_latent=2, M=2)
+    R = 3000
+    xr = np.repeat(x, R, axis=0)
+    z0 = marginal.grid_posterior_start(params, xr, np.random.default_rng(0), grid=41, limit=6.0, chunk_size=500)
+    g = np.linspace(-6.0, 6.0, 41)
+    assert np.all(np.isin(z0, g))
+    zg = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 1, 2)
+    logw = marginal.log_joint(params["theta"], x)(np.broadcast_to(zg, (zg.shape[0], 2, 2)))  # (G, 2)
+    w = np.exp(logw - logsumexp(logw, axis=0))
+    for i in range(2):
+        mean = w[:, i] @ zg[:, 0]
+        sd = np.sqrt(w[:, i] @ (zg[:, 0] - mean) ** 2)
+        got = z0[i * R:(i + 1) * R]
+        assert np.all(np.abs(got.mean(axis=0) - mean) < 4 * sd / np.sqrt(R)), (got.mean(axis=0), mean, sd)
+    with pytest.raises(ConfigError, match="refuses Nz > 3"):
+        p4, x4, _ = small_model("bernoulli", n_latent=4)
+        marginal.grid_posterior_start(p4, x4, np.random.default_rng(0))
