@@ -1,9 +1,9 @@
-"""Estimates of the marginal likelihood log p_θ(x): importance sampling and Appendix D.
+"""Estimates of the marginal likelihood log p_θ(x): importance sampling, Appendix D, quadrature.
 
 The lower bound L(θ, φ; x) of Eq. (3) is below log p_θ(x) by KL(q_φ(z|x) ‖ p_θ(z|x)),
 so comparing models by their bounds mixes the quality of the decoder with that of the
 encoder.  §5 (Fig. 3) compares models by an *estimate of log p_θ(x) itself*.  This
-module offers three, all in nats per datapoint:
+module offers three estimators and one exact computation, all in nats per datapoint:
 
 ``importance_sampled_log_px`` — importance sampling with the encoder as proposal
     (Burda, Grosse & Salakhutdinov 2015)::
@@ -22,8 +22,11 @@ module offers three, all in nats per datapoint:
 
         log p̂(x) = −log (1/L) Σ_l q(z_l) / (p_θ(z_l) p_θ(x|z_l)).
 
-    The paper does not name its density estimator; we fit one Gaussian per datapoint
-    with the samples' mean and covariance.  Bias and variance: with exact independent
+    The paper does not name its density estimator; by default we fit one Gaussian per
+    datapoint with the samples' mean and covariance (``density="gaussian"``);
+    ``density="kde"`` is what the authors' released code (anglepy, ``hmc_est.py``) does:
+    a Gaussian kernel density estimate whose bandwidth is chosen by held-out likelihood
+    between the two halves of the chain (:func:`fit_kde`).  Bias and variance: with exact independent
     posterior samples the average inside the log is unbiased for 1/p(x), so
     −log(average) is *biased upward* (Jensen, the opposite direction to IS) by about
     half its relative variance; finite HMC chains add an MCMC bias of unknown sign;
@@ -39,6 +42,11 @@ module offers three, all in nats per datapoint:
     so it applies to MCEM, which has no encoder, and measures AEVB and MCEM with the same
     yardstick.  Like all IS it is a stochastic lower bound; we use it for Fig. 3 by
     default.
+
+``quadrature_log_px`` — no sampling: log ∫ p_θ(x|z) N(z; 0, I) dz by the trapezoidal
+    rule on a regular grid of z, for Nz <= 3 (Fig. 3's Nz = 3 costs 161³ ≈ 4·10⁶
+    decoder passes, shared by all datapoints).  The truth the estimators are checked
+    against (benchmarks/fig3_estimators.py), with its own error estimate.
 
 Every estimator is written once over *callables* — a vectorized log-joint
 ``log_joint(z (n, M, Nz)) -> log p(x_i, z_{k,i}) (n, M)``, a proposal
@@ -72,6 +80,7 @@ from aevb_np.checks import check_finite, check_float_array, check_unit_interval
 from aevb_np.checks import check_count as _check_count
 from aevb_np.checks import check_rng as _check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
+from aevb_np.layers import softplus
 from aevb_np.params import Params, check_params
 
 LogJoint = Callable[[np.ndarray], np.ndarray]
@@ -86,9 +95,28 @@ LogJointAndGrad = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 #: Appendix D estimate had a run-to-run SD of up to 0.12 nats without jitter, 0.015 with.
 JITTER = 0.3
 
+#: The density estimators of Appendix D step 2 that :func:`appendix_d_log_px` offers:
+#: ``"gaussian"`` (one Gaussian per datapoint, the samples' mean and covariance) and
+#: ``"kde"`` (a Gaussian kernel density estimate, bandwidth by held-out likelihood, as the
+#: authors' released code anglepy does in ``hmc_est.py``).
+DENSITIES = ("gaussian", "kde")
+
+#: Candidate KDE bandwidth factors, relative to Scott's factor S^(-1/(Nz+4)): anglepy's
+#: ``kde_infer_factor`` tries ``scott * e**((i - 5) / 2)`` for i = 0..9, i.e. from
+#: e^-2.5 ≈ 0.08 to e^2 ≈ 7.4 times Scott's factor.
+KDE_FACTORS = tuple(math.exp((i - 5) / 2.0) for i in range(10))
+
+#: Largest latent dimension :func:`quadrature_log_px` accepts: a grid of n points per axis
+#: costs n^Nz decoder evaluations (n = 121: 1.8·10^6 at Nz = 3, 2·10^8 at Nz = 4).
+QUADRATURE_MAX_NZ = 3
+
 __all__ = [
     "ISResult",
+    "DENSITIES",
     "JITTER",
+    "KDE_FACTORS",
+    "KDEFit",
+    "QUADRATURE_MAX_NZ",
     "appendix_d_log_px",
     "appendix_d_log_px_from_target",
     "decoder_architecture",
@@ -96,14 +124,19 @@ __all__ = [
     "fit_gaussian",
     "gaussian_log_density",
     "gaussian_proposal",
+    "grid_posterior_start",
+    "fit_kde",
     "harmonic_mean_log_px",
     "hmc_importance_log_px_from_target",
     "hmc_importance_sampled_log_px",
     "importance_log_px",
     "importance_sampled_log_px",
+    "kde_log_density",
     "log_joint",
     "mean_and_stderr",
     "posterior_target",
+    "quadrature_log_px",
+    "quadrature_log_px_from_log_joint",
 ]
 
 
@@ -404,6 +437,154 @@ def gaussian_proposal(mean: np.ndarray, chol: np.ndarray) -> Proposal:
 
 
 # ---------------------------------------------------------------------------
+# Gaussian kernel density estimate (the density estimator of anglepy's Appendix D)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KDEFit:
+    """A Gaussian KDE per datapoint: q(z) = (1/S) Σ_s N(z; c_s, f² C), C the samples' covariance.
+
+    Attributes
+    ----------
+    centers : ndarray, shape (S, M, Nz)
+        The kernel centres (the fit samples).
+    chol : ndarray, shape (M, Nz, Nz)
+        Lower Cholesky factor of each datapoint's kernel covariance f² C (+ ridge).
+    factor : ndarray, shape (M,)
+        The chosen bandwidth factor f (scipy's ``gaussian_kde.factor``).
+    relative_factor : ndarray, shape (M,)
+        f over Scott's factor S^(-1/(Nz+4)), one of :data:`KDE_FACTORS`.
+    """
+
+    centers: np.ndarray
+    chol: np.ndarray
+    factor: np.ndarray
+    relative_factor: np.ndarray
+
+
+def _sample_cov(samples: np.ndarray, ridge: float) -> np.ndarray:
+    """Unbiased sample covariance per datapoint, (S, M, Nz) -> (M, Nz, Nz), with the ridge of fit_gaussian."""
+    S, _, Nz = samples.shape
+    d = samples - samples.mean(axis=0)
+    cov = np.einsum("smi,smj->mij", d, d) / (S - 1)
+    ridge_term = ridge * (np.trace(cov, axis1=1, axis2=2) / Nz + 1e-12)
+    return cov + ridge_term[:, None, None] * np.eye(Nz)
+
+
+def kde_log_density(z: np.ndarray, centers: np.ndarray, chol: np.ndarray, max_elements: int = 4_000_000) -> np.ndarray:
+    """log q(z) of the Gaussian KDE q(z) = (1/S) Σ_s N(z; c_s, C_k) per datapoint, in log space.
+
+    Parameters
+    ----------
+    z : ndarray, shape (n, M, Nz)
+        Points to evaluate, n per datapoint.
+    centers : ndarray, shape (S, M, Nz)
+        Kernel centres, S per datapoint.
+    chol : ndarray, shape (M, Nz, Nz)
+        Lower Cholesky factor of each datapoint's kernel covariance C_k.
+    max_elements : int
+        Bound on n · S · (datapoints per pass) · Nz, the size of the temporary array.
+
+    Returns
+    -------
+    ndarray, shape (n, M)
+        Nats.  A log-sum-exp over the kernels, so points far from every centre get a
+        finite (very negative) value rather than log 0.
+
+    References
+    ----------
+    Silverman (1986), §4.2 (the multivariate kernel estimator); scipy.stats.gaussian_kde,
+    whose ``logpdf`` this equals for one datapoint.
+    """
+    n, M, Nz = z.shape
+    S = centers.shape[0]
+    if centers.shape[1:] != (M, Nz) or chol.shape != (M, Nz, Nz):
+        raise ShapeError(f"z {z.shape}, centers {centers.shape} and chol {chol.shape} disagree on (M, Nz)")
+    chol_inv = np.linalg.inv(chol)
+    yz = np.einsum("mij,nmj->nmi", chol_inv, z)  # whitened by the kernel covariance
+    yc = np.einsum("mij,smj->smi", chol_inv, centers)
+    log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)  # (M,)
+    out = np.empty((n, M))
+    per = max(1, max_elements // max(1, n * S * Nz))
+    for sl in _batches(M, per):
+        d = yz[:, None, sl, :] - yc[None, :, sl, :]  # (n, S, m, Nz)
+        sq = np.einsum("nsmi,nsmi->nsm", d, d)
+        out[:, sl] = logsumexp(-0.5 * sq, axis=1)
+    return out - math.log(S) - 0.5 * (log_det + Nz * dist.LOG_2PI)
+
+
+def _kde_chol(samples: np.ndarray, factor: np.ndarray, ridge: float) -> np.ndarray:
+    """Cholesky factors of the kernel covariances factor² · cov(samples), per datapoint."""
+    return np.linalg.cholesky(_sample_cov(samples, ridge) * (np.asarray(factor, dtype=np.float64) ** 2)[:, None, None])
+
+
+def fit_kde(samples: np.ndarray, factors=KDE_FACTORS, ridge: float = 1e-6) -> KDEFit:
+    """Fit a Gaussian KDE per datapoint, its bandwidth chosen by held-out likelihood on the chain.
+
+    The bandwidth follows anglepy's ``kde_infer_factor`` (``hmc_est.py`` of
+    github.com/dpkingma/anglepy), in the parametrization of ``scipy.stats.gaussian_kde``:
+    the kernel covariance is f² times the samples' covariance, and f is chosen among
+    ``factors`` × Scott's factor S^(-1/(Nz+4)).  The chain of S samples is split into its
+    first and second halves (contiguous, so that the autocorrelation of the chain does
+    not reward too small a bandwidth); a KDE on one half scores the log-likelihood of
+    the other.  anglepy scores one direction (KDE on the second half, evaluated on the
+    first); we sum both directions, which halves the noise of the choice at no other
+    change.  The KDE returned uses all S samples with the chosen f, as anglepy's does.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (S, M, Nz)
+        Posterior samples in chain order, S >= 2 (Nz + 1) per datapoint.
+    factors : sequence of float
+        Candidate factors relative to Scott's; default :data:`KDE_FACTORS` (anglepy's).
+    ridge : float
+        Relative ridge on each covariance, as in :func:`fit_gaussian`.
+
+    Returns
+    -------
+    KDEFit
+
+    Raises
+    ------
+    ShapeError
+        Fewer than 2 (Nz + 1) samples (each half needs a full-rank covariance).
+    NonFiniteError
+        A non-finite sample.
+    ConfigError
+        ``factors`` empty or not all positive.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D, step 2; Scott (1992), Eq. (6.42) for the factor;
+    anglepy ``hmc_est.py`` (``kde_infer_factor``, ``estimate_mcmc_likelihood``).
+    """
+    check_float_array("samples", samples, ndim=3)
+    check_finite("samples", samples)
+    S, M, Nz = samples.shape
+    if S < 2 * (Nz + 1):
+        raise ShapeError(f"a KDE with a cross-validated bandwidth needs at least 2·(Nz+1) = {2 * (Nz + 1)} samples "
+                         f"per datapoint (two halves with full-rank covariances), got shape {samples.shape}")
+    try:
+        rel = np.array([_check_positive(f, "each KDE factor") for f in factors], dtype=np.float64)
+    except TypeError:
+        raise ConfigError(f"factors must be a sequence of positive numbers, got {factors!r}") from None
+    if rel.size == 0:
+        raise ConfigError("factors must hold at least one candidate bandwidth factor")
+    scott = S ** (-1.0 / (Nz + 4))
+    half = S // 2
+    parts = (samples[:half], samples[half:])
+    scores = np.zeros((rel.size, M))
+    for k, f in enumerate(rel * scott):
+        for a, b in ((0, 1), (1, 0)):  # KDE on part a, held-out log-likelihood of part b
+            chol = _kde_chol(parts[a], np.full(M, f), ridge)
+            scores[k] += kde_log_density(parts[b], parts[a], chol).sum(axis=0)
+    best = rel[np.argmax(scores, axis=0)]  # (M,)
+    factor = best * scott
+    return KDEFit(centers=samples, chol=_kde_chol(samples, factor, ridge), factor=factor, relative_factor=best)
+
+
+# ---------------------------------------------------------------------------
 # Appendix D over callables
 # ---------------------------------------------------------------------------
 
@@ -440,9 +621,9 @@ def harmonic_mean_log_px(log_q: np.ndarray, log_joint_values: np.ndarray) -> np.
     return -(logsumexp(log_q - log_joint_values, axis=0) - math.log(L))
 
 
-def _posterior_fit(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, step_size, target_accept,
-                   thin, jitter, cov_scale):
-    """Steps 1-2 of Appendix D: HMC samples of p(z|x) (adapted step size), Gaussian fit."""
+def _posterior_chains(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, step_size, target_accept,
+                      thin, jitter):
+    """Step 1 of Appendix D: burn-in with step-size adaptation, then n_fit samples of p(z|x)."""
     Nz = np.shape(z0)[-1]
     if n_fit <= Nz:
         # Fewer samples than dimensions give a singular covariance: q collapses onto a
@@ -451,22 +632,44 @@ def _posterior_fit(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, ste
             f"n_fit must exceed the latent dimension Nz={Nz} for a full-rank Gaussian fit "
             f"(10·Nz or more is advisable), got {n_fit}"
         )
-    res = hmc.hmc_sample(log_joint_and_grad, z0, n_fit, rng, n_leapfrog=n_leapfrog, step_size=step_size,
-                         n_burnin=n_burnin, target_accept=target_accept, adapt=True, thin=thin, jitter=jitter)
+    return hmc.hmc_sample(log_joint_and_grad, z0, n_fit, rng, n_leapfrog=n_leapfrog, step_size=step_size,
+                          n_burnin=n_burnin, target_accept=target_accept, adapt=True, thin=thin, jitter=jitter)
+
+
+def _posterior_fit(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, step_size, target_accept,
+                   thin, jitter, cov_scale):
+    """Steps 1-2 of Appendix D: HMC samples of p(z|x) (adapted step size), Gaussian fit."""
+    res = _posterior_chains(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, step_size, target_accept,
+                            thin, jitter)
     mean, chol = fit_gaussian(res.samples, cov_scale=cov_scale)
     return res, mean, chol
+
+
+def _check_density(density, cov_scale) -> tuple[tuple[str, ...], bool]:
+    """Normalize ``density`` to a tuple of names; the bool says whether a single name was given."""
+    single = isinstance(density, str)
+    names = (density,) if single else tuple(density) if isinstance(density, (list, tuple)) else None
+    if not names or any(not isinstance(d, str) or d not in DENSITIES for d in names) or len(set(names)) != len(names):
+        raise ConfigError(f"density must be one of {DENSITIES} or a sequence of distinct ones, got {density!r}")
+    if "kde" in names and cov_scale != 1.0:
+        raise ConfigError(f"cov_scale scales the Gaussian fit only; the KDE's bandwidth is cross-validated "
+                          f"(got cov_scale={cov_scale!r} with density 'kde')")
+    return names, single
 
 
 def appendix_d_log_px_from_target(log_joint_and_grad: LogJointAndGrad, z0, rng: np.random.Generator, *,
                                   n_fit: int = 500, n_hmc: int = 500, n_burnin: int = 300,
                                   n_leapfrog: int = 10, step_size: float = 0.1,
                                   target_accept: float = 0.9, thin: int = 1, jitter: float = JITTER,
-                                  cov_scale: float = 1.0, return_info: bool = False):
+                                  cov_scale: float = 1.0, density="gaussian", return_info: bool = False):
     """The Appendix D estimator of log p(x) for any differentiable model, one chain per datapoint.
 
     1. ``n_burnin`` HMC transitions (step size adapted toward ``target_accept``), then
        ``n_fit`` kept samples of p(z|x);
-    2. a Gaussian q(z) per datapoint with their mean and ``cov_scale`` × covariance;
+    2. a density q(z) per datapoint fitted to them: a Gaussian with their mean and
+       ``cov_scale`` × covariance (``density="gaussian"``), or a Gaussian KDE with a
+       bandwidth chosen by held-out likelihood on the two halves of the chain
+       (``density="kde"``, :func:`fit_kde`, as the authors' anglepy does);
     3. ``n_hmc`` *new* samples, continuing the chains with the step size frozen;
     4. :func:`harmonic_mean_log_px`, using the log p(x, z) HMC already computed.
 
@@ -479,8 +682,8 @@ def appendix_d_log_px_from_target(log_joint_and_grad: LogJointAndGrad, z0, rng: 
         Start of each chain.
     rng : numpy.random.Generator
     n_fit, n_hmc : int
-        Samples per datapoint for the fit (> Nz; 10·Nz or more advisable) and for the
-        estimate (>= 1).
+        Samples per datapoint for the fit (> Nz; 10·Nz or more advisable; for the KDE
+        at least 2·(Nz + 1)) and for the estimate (>= 1).
     n_burnin : int
         Discarded transitions before the fit samples.
     n_leapfrog, step_size, target_accept, thin
@@ -489,39 +692,60 @@ def appendix_d_log_px_from_target(log_joint_and_grad: LogJointAndGrad, z0, rng: 
         Relative random scaling U(1 − jitter, 1 + jitter) of the step size per transition
         (default 0.3; see :data:`JITTER` for why).
     cov_scale : float
-        Scale of the fitted covariance (see :func:`fit_gaussian`).
+        Scale of the fitted covariance (see :func:`fit_gaussian`); Gaussian fit only.
+    density : {"gaussian", "kde"} or sequence of them
+        The density estimator of step 2 (:data:`DENSITIES`).  With a sequence the *same*
+        chains serve every density (a paired comparison at the cost of one run) and
+        ``log_px`` is a dict name -> (M,).
     return_info : bool
         Also return a dict of diagnostics.
 
     Returns
     -------
-    log_px : ndarray, shape (M,)
+    log_px : ndarray, shape (M,), or dict of them
         Nats.
     info : dict, only if ``return_info``
-        ``accept_rate`` (M,) of the estimation chains, ``step_size`` (M,), ``q_mean``
-        (M, Nz), ``q_chol`` (M, Nz, Nz).
+        ``accept_rate`` (M,) of the estimation chains, ``step_size`` (M,); with the
+        Gaussian, ``q_mean`` (M, Nz) and ``q_chol`` (M, Nz, Nz); with the KDE,
+        ``kde_factor`` (M,) and ``kde_relative_factor`` (M,) (see :class:`KDEFit`).
 
     Raises
     ------
     ConfigError, ShapeError, NonFiniteError
-        Bad counts, shapes, or a non-finite start (see :func:`aevb_np.hmc.hmc_sample`).
+        Bad counts, shapes, density, or a non-finite start (see :func:`aevb_np.hmc.hmc_sample`).
 
     References
     ----------
-    Kingma & Welling (2014), Appendix D.
+    Kingma & Welling (2014), Appendix D; anglepy ``hmc_est.py`` for the KDE.
     """
     _check_rng(rng)
     n_fit = _check_count(n_fit, "n_fit", 2)
     n_hmc = _check_count(n_hmc, "n_hmc", 1)
-    fit_res, mean, chol = _posterior_fit(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog,
-                                         step_size, target_accept, thin, jitter, cov_scale)
+    cov_scale = _check_positive(cov_scale, "cov_scale")
+    names, single = _check_density(density, cov_scale)
+    Nz = np.shape(z0)[-1]
+    if "kde" in names and n_fit < 2 * (Nz + 1):
+        raise ConfigError(f"n_fit must be at least 2·(Nz+1) = {2 * (Nz + 1)} for the KDE (two halves of the chain "
+                          f"with full-rank covariances), got {n_fit}")
+    fit_res = _posterior_chains(log_joint_and_grad, z0, rng, n_fit, n_burnin, n_leapfrog, step_size, target_accept,
+                                thin, jitter)
     # Step 3: new samples, continuing each chain from where the fit left it.
     res = hmc.hmc_sample(log_joint_and_grad, fit_res.samples[-1], n_hmc, rng, n_leapfrog=n_leapfrog,
                          step_size=fit_res.step_size, n_burnin=0, adapt=False, thin=thin, jitter=jitter)
-    log_px = harmonic_mean_log_px(gaussian_log_density(res.samples, mean, chol), res.logp)
-    if return_info:
-        return log_px, {"accept_rate": res.accept_rate, "step_size": res.step_size, "q_mean": mean, "q_chol": chol}
-    return log_px
+    info = {"accept_rate": res.accept_rate, "step_size": res.step_size}
+    out = {}
+    for name in names:
+        if name == "gaussian":
+            mean, chol = fit_gaussian(fit_res.samples, cov_scale=cov_scale)
+            log_q = gaussian_log_density(res.samples, mean, chol)
+            info.update(q_mean=mean, q_chol=chol)
+        else:
+            kde = fit_kde(fit_res.samples)
+            log_q = kde_log_density(res.samples, kde.centers, kde.chol)
+            info.update(kde_factor=kde.factor, kde_relative_factor=kde.relative_factor)
+        out[name] = harmonic_mean_log_px(log_q, res.logp)
+    log_px = out[names[0]] if single else out
+    return (log_px, info) if return_info else log_px
 
 
 def hmc_importance_log_px_from_target(log_joint_and_grad: LogJointAndGrad, log_joint_fn: LogJoint, z0, K: int,
@@ -739,11 +963,11 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
                       n_fit: int = 500, n_burnin: int = 300, n_leapfrog: int = 10, step_size: float = 0.1,
                       target_accept: float = 0.9, thin: int = 1, jitter: float = JITTER,
                       cov_scale: float = 1.0, batch_size: int = 1000, z0: np.ndarray | None = None, return_info: bool = False,
-                      progress: bool = False):
+                      progress: bool = False, density="gaussian"):
     """The paper's marginal likelihood estimator (Appendix D) for every row of x.
 
-    HMC on p_θ(z|x) (gradients by the decoder's hand-written backprop), a Gaussian fitted
-    per datapoint to ``n_fit`` samples, ``n_hmc`` new samples, and the harmonic-mean
+    HMC on p_θ(z|x) (gradients by the decoder's hand-written backprop), a Gaussian (or a
+    Gaussian KDE, ``density="kde"``) fitted per datapoint to ``n_fit`` samples, ``n_hmc`` new samples, and the harmonic-mean
     formula p(x) ≈ ((1/L) Σ_l q(z_l) / (p(z_l) p(x|z_l)))⁻¹.  Consistent, but biased
     upward for finite L and high-variance when q's tails exceed the posterior's; use it
     for small Nz (the paper: Nz = 3 in Fig. 3).  Only the decoder is needed.
@@ -765,6 +989,7 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
         HMC settings (:func:`aevb_np.hmc.hmc_sample`; :data:`JITTER` for the jitter).
     cov_scale : float
         Multiplies the fitted covariance; < 1 lightens q's tails (safer, see module doc).
+        Gaussian fit only.
     batch_size : int
         Chains (datapoints) run side by side.
     z0 : ndarray, shape (N, Nz), optional
@@ -773,12 +998,18 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
         Also return ``{"accept_rate": (N,), "step_size": (N,)}``.
     progress : bool
         tqdm bar over datapoints.
+    density : {"gaussian", "kde"} or sequence of them
+        Step 2's density estimator (see :func:`appendix_d_log_px_from_target`).  The
+        default ``"gaussian"`` is the one-Gaussian fit; ``"kde"`` is anglepy's Gaussian
+        KDE with a cross-validated bandwidth (:func:`fit_kde`).  A sequence runs the
+        chains once for all of them and returns a dict name -> (N,).
 
     Returns
     -------
-    log_px : ndarray, shape (N,)
+    log_px : ndarray, shape (N,), or dict of them
         Nats per datapoint.
     info : dict, only if ``return_info``
+        ``accept_rate`` (N,), ``step_size`` (N,), and ``kde_relative_factor`` (N,) with the KDE.
 
     Raises
     ------
@@ -786,7 +1017,7 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
 
     References
     ----------
-    Kingma & Welling (2014), Appendix D.
+    Kingma & Welling (2014), Appendix D; anglepy ``hmc_est.py`` (KDE).
     """
     _check_rng(rng)
     batch_size = _check_count(batch_size, "batch_size", 1)
@@ -795,8 +1026,10 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
     if z0 is not None:
         check_float_array("z0", z0, shape=(x.shape[0], Nz))
         check_finite("z0", z0)
+    names, single = _check_density(density, _check_positive(cov_scale, "cov_scale"))
     N = x.shape[0]
-    log_px, accept, steps = np.empty(N), np.empty(N), np.empty(N)
+    log_px = {name: np.empty(N) for name in names}
+    accept, steps, rel = np.empty(N), np.empty(N), np.full(N, np.nan)
     with _progress_bar(progress, N, "Appendix D log p(x)", "datapoint") as bar:
         for sl in _batches(N, batch_size):
             xb = x[sl]
@@ -804,12 +1037,20 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
             est, info = appendix_d_log_px_from_target(
                 posterior_target(params["theta"], xb), start, rng, n_fit=n_fit, n_hmc=n_hmc, n_burnin=n_burnin,
                 n_leapfrog=n_leapfrog, step_size=step_size, target_accept=target_accept, thin=thin,
-                jitter=jitter, cov_scale=cov_scale, return_info=True)
-            log_px[sl], accept[sl], steps[sl] = est, info["accept_rate"], info["step_size"]
+                jitter=jitter, cov_scale=cov_scale, density=names, return_info=True)
+            for name in names:
+                log_px[name][sl] = est[name]
+            accept[sl], steps[sl] = info["accept_rate"], info["step_size"]
+            if "kde" in names:
+                rel[sl] = info["kde_relative_factor"]
             bar.update(xb.shape[0])
+    out = log_px[names[0]] if single else log_px
     if return_info:
-        return log_px, {"accept_rate": accept, "step_size": steps}
-    return log_px
+        info = {"accept_rate": accept, "step_size": steps}
+        if "kde" in names:
+            info["kde_relative_factor"] = rel
+        return out, info
+    return out
 
 
 def hmc_importance_sampled_log_px(params: Params, x: np.ndarray, K: int, rng: np.random.Generator, *,
@@ -877,3 +1118,254 @@ def hmc_importance_sampled_log_px(params: Params, x: np.ndarray, K: int, rng: np
             log_px[sl], stderr[sl] = res.log_px, res.stderr
             bar.update(xb.shape[0])
     return (log_px, stderr) if return_stderr else log_px
+
+
+# ---------------------------------------------------------------------------
+# exact log p(x) by quadrature over a grid of z (Nz <= 3)
+# ---------------------------------------------------------------------------
+
+
+def _decoder_features(theta: dict, decoder: str, z: np.ndarray):
+    """The x-independent part of log p(x|z) = X(x) · F(z) + c(z), at grid points z (G, Nz).
+
+    Bernoulli (Eq. 11): log p(x|z) = x · a − Σ_d softplus(a_d) with a = W2 h + b2, so
+    x · a = (x W2) · h + x · b2: F = [h, 1], X = [x W2, x · b2], c = −Σ softplus(a).
+    Gaussian (Eq. 12): −½ Σ_d [log 2π + λ_d + (x_d − μ_d)² e^{−λ_d}] =
+    x · (μ e^{−λ}) + x² · (−½ e^{−λ}) + c with c = −½ Σ_d [log 2π + λ_d + μ_d² e^{−λ_d}].
+    The decoder runs once per grid point and is shared by every datapoint; each
+    datapoint then costs one dot product of length H + 1 (Bernoulli) or 2 D (Gaussian).
+    """
+    out = model.decode(theta, z)
+    if decoder == "bernoulli":
+        c = -np.sum(softplus(out["logits"]), axis=1)
+        return np.concatenate([out["h"], np.ones((z.shape[0], 1))], axis=1), c
+    prec = np.exp(-out["log_var"])
+    mu = out["mu"]
+    c = -0.5 * np.sum(dist.LOG_2PI + out["log_var"] + mu * mu * prec, axis=1)
+    return np.concatenate([mu * prec, -0.5 * prec], axis=1), c
+
+
+def _data_features(theta: dict, decoder: str, x: np.ndarray) -> np.ndarray:
+    """X(x) of :func:`_decoder_features`, shape (N, H + 1) or (N, 2 D)."""
+    if decoder == "bernoulli":
+        return np.concatenate([x @ theta["W2"], (x @ theta["b2"])[:, None]], axis=1)
+    return np.concatenate([x, x * x], axis=1)
+
+
+def quadrature_log_px(params_or_theta, x: np.ndarray, *, grid: int = 161, limit: float = 5.0,
+                      chunk_size: int = 4096, return_info: bool = False):
+    """Exact (to grid error) log p_θ(x) = log ∫ p_θ(x|z) N(z; 0, I) dz for Nz <= 3, by quadrature.
+
+    The integral is approximated by the trapezoidal rule on the regular grid of ``grid``
+    points per axis over the box [−limit, limit]^Nz (step h = 2·limit/(grid − 1)),
+    evaluated as one log-sum-exp per datapoint: log p̂(x) = log Σ_g p(x, z_g) + Nz log h.
+    No sampling is involved, so the only errors are the grid's: the discretization error
+    and the mass of p(z|x) outside the box.
+
+    Why a regular grid and not Gauss–Hermite: (1) the integrand p(x|z) N(z; 0, I) is
+    smooth and decays like a Gaussian or faster, for which the trapezoidal rule converges
+    geometrically, like exp(−2π² σ² / h²) for a posterior of width σ (Trefethen &
+    Weideman 2014, §5: on R it is as efficient as Gauss–Hermite, which has no
+    polynomial accuracy to exploit when the integrand is far from polynomial × Gaussian).
+    (2) Gauss–Hermite on the prior's weight places n nodes over ±√(2n) with spacing about
+    π/√(2n) at the centre, so resolving a posterior of width 0.05 needs n ≈ 2000 nodes
+    per axis where the grid needs ~160; a Gauss–Hermite rule adapted to each datapoint's
+    posterior would need that posterior to be unimodal and located beforehand.  (3) One
+    grid serves every datapoint: the decoder runs once per grid point and each datapoint
+    costs a dot product (see ``_decoder_features``), 784 times cheaper than a decoder
+    pass at D = 784, H = 100.  (4) The grid gives its own error estimate for free: the
+    2^Nz sub-grids of step 2h (every other point along each axis, 2^Nz offsets) are
+    2^Nz independent, coarser trapezoidal rules whose mean is the fine one; their
+    spread bounds the error of the step-2h rule, and with geometric convergence the
+    step-h answer is far more accurate still.
+
+    Parameters
+    ----------
+    params_or_theta : dict
+        ``{"theta": ...}`` (``"phi"`` is ignored) or the decoder dict itself (Appendix C.1
+        Bernoulli or C.2 Gaussian).
+    x : ndarray, shape (N, D)
+        Datapoints.
+    grid : int
+        Points per axis, >= 3 (odd puts z = 0 on the grid).  Cost: grid^Nz decoder
+        evaluations plus N · grid^Nz dot products.
+    limit : float
+        Half-width of the box, in prior standard deviations; > 0.
+    chunk_size : int
+        Grid points per decoder pass; memory is about chunk_size · (D + N) · 8 bytes
+        (4096 · (784 + 1000) · 8 ≈ 60 MB) whatever the grid.
+    return_info : bool
+        Also return the diagnostics below.
+
+    Returns
+    -------
+    log_px : ndarray, shape (N,)
+        log p_θ(x_i) in nats.
+    info : dict, only if ``return_info``
+        ``error_estimate`` (N,): max over the 2^Nz step-2h sub-grids of
+        |log p̂_2h − log p̂_h|, nats, a conservative bound on the discretization error of
+        ``log_px``; ``boundary_fraction`` (N,): the share of the grid's mass on the
+        faces of the box (should be ≪ 1e-6; if not, widen ``limit``); ``step`` h;
+        ``n_points`` grid^Nz.
+
+    Raises
+    ------
+    ConfigError
+        Nz > 3 (:data:`QUADRATURE_MAX_NZ`: the grid's cost grows as grid^Nz), or a bad
+        ``grid``, ``limit`` or ``chunk_size``.
+    ShapeError, NonFiniteError, SupportError
+        Bad decoder arrays or ``x``.
+
+    References
+    ----------
+    Kingma & Welling (2014), §2.1 (p_θ(x) = ∫ p_θ(z) p_θ(x|z) dz) and Appendix C;
+    Trefethen & Weideman (2014), "The exponentially convergent trapezoidal rule",
+    SIAM Review 56(3), §5.
+    """
+    theta = params_or_theta.get("theta", params_or_theta) if isinstance(params_or_theta, dict) else params_or_theta
+    D, H, Nz, decoder = decoder_architecture(theta)
+    if Nz > QUADRATURE_MAX_NZ:
+        raise ConfigError(f"quadrature_log_px integrates over a grid of z and refuses Nz > {QUADRATURE_MAX_NZ} "
+                          f"(got Nz={Nz}: grid^Nz points); use importance sampling or Appendix D instead")
+    _check_model_and_x({"theta": theta}, x, need_encoder=False)
+    p64, x = _as_float64({"theta": theta}, x)
+    theta = p64["theta"]
+    X = _data_features(theta, decoder, x)  # (N, K)
+
+    def log_joint_grid(z):
+        F, cz = _decoder_features(theta, decoder, z)
+        return X @ F.T + (cz + dist.log_standard_normal(z))[None, :]
+
+    return quadrature_log_px_from_log_joint(log_joint_grid, Nz, x.shape[0], grid=grid, limit=limit,
+                                            chunk_size=chunk_size, return_info=return_info)
+
+
+def quadrature_log_px_from_log_joint(log_joint_grid: Callable[[np.ndarray], np.ndarray], n_latent: int, n_data: int,
+                                     *, grid: int = 161, limit: float = 5.0, chunk_size: int = 4096,
+                                     return_info: bool = False):
+    """The grid quadrature of :func:`quadrature_log_px` for any model: log Σ_g p(x_i, z_g) + Nz log h.
+
+    Parameters
+    ----------
+    log_joint_grid : callable
+        ``z (G, Nz) -> (N, G)``: the normalized log p(x_i, z_g) of every datapoint at
+        every grid point, nats.
+    n_latent : int
+        Nz, 1 to :data:`QUADRATURE_MAX_NZ`.
+    n_data : int
+        N, the rows ``log_joint_grid`` returns.
+    grid, limit, chunk_size, return_info
+        As in :func:`quadrature_log_px`.
+
+    Returns
+    -------
+    log_px : ndarray, shape (N,)
+    info : dict, only if ``return_info`` (see :func:`quadrature_log_px`)
+
+    Raises
+    ------
+    ConfigError
+        Nz outside 1..3, or bad ``grid``, ``limit`` or ``chunk_size``.
+    ShapeError
+        ``log_joint_grid`` returns the wrong shape.
+    NonFiniteError
+        A log-joint value is NaN or infinite.
+    """
+    Nz = _check_count(n_latent, "n_latent", 1)
+    if Nz > QUADRATURE_MAX_NZ:
+        raise ConfigError(f"quadrature refuses Nz > {QUADRATURE_MAX_NZ} (got Nz={Nz}: grid^Nz points)")
+    N = _check_count(n_data, "n_data", 1)
+    grid = _check_count(grid, "grid", 3)
+    limit = _check_positive(limit, "limit")
+    chunk_size = _check_count(chunk_size, "chunk_size", 1)
+    axis = np.linspace(-limit, limit, grid)
+    h = axis[1] - axis[0]
+    n_cosets = 2**Nz
+    coset_lse = np.full((n_cosets, N), -np.inf)  # log Σ over each step-2h sub-grid
+    face_lse = np.full(N, -np.inf)
+    for c in range(n_cosets):
+        sub = [np.arange((c >> j) & 1, grid, 2) for j in range(Nz)]  # this sub-grid's indices per axis
+        shape = tuple(len(s) for s in sub)
+        total = int(np.prod(shape))
+        for start in range(0, total, chunk_size):
+            flat = np.arange(start, min(total, start + chunk_size))
+            idx = np.stack([sub[j][i] for j, i in enumerate(np.unravel_index(flat, shape))], axis=1)  # (G, Nz)
+            vals = np.asarray(log_joint_grid(axis[idx]), dtype=np.float64)  # (N, G): log p(x_i, z_g)
+            if vals.shape != (N, idx.shape[0]):
+                raise ShapeError(f"log_joint_grid must return shape (N={N}, G={idx.shape[0]}), got {vals.shape}")
+            if not np.isfinite(vals).all():
+                raise NonFiniteError("log p(x, z) is not finite at some grid point (a decoder overflow?)")
+            coset_lse[c] = np.logaddexp(coset_lse[c], logsumexp(vals, axis=1))
+            on_face = np.any((idx == 0) | (idx == grid - 1), axis=1)
+            if on_face.any():
+                face_lse = np.logaddexp(face_lse, logsumexp(vals[:, on_face], axis=1))
+    all_lse = logsumexp(coset_lse, axis=0)
+    log_px = all_lse + Nz * math.log(h)
+    if not return_info:
+        return log_px
+    coarse = coset_lse + Nz * math.log(2 * h)  # each sub-grid's own trapezoidal estimate
+    info = {"error_estimate": np.max(np.abs(coarse - log_px), axis=0),
+            "boundary_fraction": np.exp(face_lse - all_lse), "step": float(h), "n_points": grid**Nz}
+    return log_px, info
+
+
+def grid_posterior_start(params_or_theta, x: np.ndarray, rng: np.random.Generator, *, grid: int = 57,
+                         limit: float = 7.0, chunk_size: int = 4096) -> np.ndarray:
+    """Chain starts drawn from the grid-discretized posterior p_θ(z|x), for Nz <= 3.
+
+    One z per datapoint drawn with probability ∝ p_θ(x, z_g) among the points z_g of the
+    regular grid of :func:`quadrature_log_px` (Gumbel-max trick, streamed over chunks, so
+    memory stays bounded).  Posteriors of a Nz = 3 MNIST decoder can have modes tens of
+    nats apart; an HMC chain started from the prior or the encoder mean may never leave
+    a minor one, and then Appendix D and HMC-fitted importance sampling miss the major
+    mode's mass (benchmarks/fig3_estimators.py).  Starting the chains here puts them in
+    each mode with about its posterior probability.  Pass the result as ``z0`` to
+    :func:`appendix_d_log_px` or :func:`hmc_importance_sampled_log_px`.
+
+    Parameters
+    ----------
+    params_or_theta : dict
+        ``{"theta": ...}`` or the decoder dict.
+    x : ndarray, shape (N, D)
+    rng : numpy.random.Generator
+    grid, limit, chunk_size
+        As in :func:`quadrature_log_px` (a coarse grid suffices: 57 points over ±7 is a
+        step of 0.25 prior standard deviations).
+
+    Returns
+    -------
+    ndarray, shape (N, Nz)
+
+    Raises
+    ------
+    ConfigError
+        Nz > 3, or bad ``grid``, ``limit``, ``chunk_size`` or ``rng``.
+    """
+    _check_rng(rng)
+    theta = params_or_theta.get("theta", params_or_theta) if isinstance(params_or_theta, dict) else params_or_theta
+    D, H, Nz, decoder = decoder_architecture(theta)
+    if Nz > QUADRATURE_MAX_NZ:
+        raise ConfigError(f"grid_posterior_start refuses Nz > {QUADRATURE_MAX_NZ} (got Nz={Nz})")
+    grid = _check_count(grid, "grid", 3)
+    limit = _check_positive(limit, "limit")
+    chunk_size = _check_count(chunk_size, "chunk_size", 1)
+    _check_model_and_x({"theta": theta}, x, need_encoder=False)
+    p64, x = _as_float64({"theta": theta}, x)
+    theta = p64["theta"]
+    X = _data_features(theta, decoder, x)
+    axis = np.linspace(-limit, limit, grid)
+    N = x.shape[0]
+    best = np.full(N, -np.inf)
+    z0 = np.zeros((N, Nz))
+    total = grid**Nz
+    for start in range(0, total, chunk_size):
+        flat = np.arange(start, min(total, start + chunk_size))
+        z = axis[np.stack(np.unravel_index(flat, (grid,) * Nz), axis=1)]
+        F, cz = _decoder_features(theta, decoder, z)
+        vals = X @ F.T + (cz + dist.log_standard_normal(z))[None, :] + rng.gumbel(size=(N, z.shape[0]))
+        j = np.argmax(vals, axis=1)
+        top = vals[np.arange(N), j]
+        better = top > best
+        best[better] = top[better]
+        z0[better] = z[j[better]]
+    return z0
