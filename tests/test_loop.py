@@ -328,3 +328,18 @@ def test_config_json_records_the_hidden_size_used_and_the_frey_split(tmp_path):
     status = main(["--dataset", "frey-face", "--n-latent", "2", "--max-samples", "100", "--out", str(tmp_path / "g"),
                    "--no-progress", "--eval-train-size", "50"])
     assert json.loads((tmp_path / "g" / "config.json").read_text())["hidden"] == 200
+
+
+def test_quadrature_evaluation_is_refused_above_three_latent_dimensions():
+    with pytest.raises(ConfigError, match="Nz <= 3 only, got --n-latent 20"):
+        TrainConfig(evaluation="quadrature").validate()
+
+
+def test_marginal_evaluation_of_a_run_equals_the_quadrature_on_the_same_points(tmp_path, mnist_small):
+    from aevb_np import marginal
+
+    config = _config("aevb", max_samples=20, evaluation="quadrature", eval_train_size=5, eval_test_size=5)
+    result = train(config, tmp_path / "q", progress=False, data=mnist_small)
+    params0 = model.init_params(784, 16, 3, "bernoulli", np.random.default_rng(config.seed))
+    truth = marginal.quadrature_log_px({"theta": params0["theta"]}, mnist_small[1][:5], grid=113, limit=7.0)
+    assert result["log"][0]["test_log_px"] == pytest.approx(truth.mean(), rel=1e-12)
