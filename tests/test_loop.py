@@ -335,11 +335,13 @@ def test_quadrature_evaluation_is_refused_above_three_latent_dimensions():
         TrainConfig(evaluation="quadrature").validate()
 
 
-def test_marginal_evaluation_of_a_run_equals_the_quadrature_on_the_same_points(tmp_path, mnist_small):
+def test_marginal_evaluation_of_a_run_equals_the_quadrature_on_the_same_points(tmp_path, mnist_small, monkeypatch):
     from aevb_np import marginal
+    from aevb_np import train as train_mod
 
+    monkeypatch.setitem(train_mod.MARGINAL_SETTINGS, "quadrature", dict(grid=31, limit=7.0))  # a coarse grid: fast
     config = _config("aevb", max_samples=20, evaluation="quadrature", eval_train_size=5, eval_test_size=5)
     result = train(config, tmp_path / "q", progress=False, data=mnist_small)
     params0 = model.init_params(784, 16, 3, "bernoulli", np.random.default_rng(config.seed))
-    truth = marginal.quadrature_log_px({"theta": params0["theta"]}, mnist_small[1][:5], grid=113, limit=7.0)
+    truth = marginal.quadrature_log_px({"theta": params0["theta"]}, mnist_small[1][:5], grid=31, limit=7.0)
     assert result["log"][0]["test_log_px"] == pytest.approx(truth.mean(), rel=1e-12)
