@@ -5,14 +5,14 @@ the progress bar shows, and give the per-datapoint bound it is scored by.  The l
 everything they share (epoch order, budget, evaluations, checkpoints, signals,
 divergence); adding an algorithm means adding a part here and a name in :data:`PARTS`.
 
-=============  ==========================================  ===========================
-name           one step                                    scored by
-=============  ==========================================  ===========================
-``aevb``       SGVB estimator A or B, Eq. (6)/(7), (8)      the estimator-B bound
-``wake-sleep`` wake (θ) and sleep (φ) gradients, §5         the estimator-B bound
-``mcem``       HMC E-step, 5 Adagrad M-steps, App. E        log p(x) only (no encoder)
-``full-vb``    Algorithm 2, Eq. (24), App. F                its own bound L(φ; X)/N
-=============  ==========================================  ===========================
+===============  ==========================================  ============================
+name             one step                                    scored by
+===============  ==========================================  ============================
+``aevb``         SGVB estimator A or B, Eq. (6)/(7), (8)      the estimator-B bound
+``wake-sleep``   wake (θ) and sleep (φ) gradients, §5         the estimator-B bound
+``mcem``         HMC E-step, 5 Adagrad M-steps, App. E        log p(x) only (no encoder)
+``full-vb``      Algorithm 2, Eq. (24), App. F                its own bound L(φ; X)/N
+===============  ==========================================  ============================
 
 Every part applies §5's Adagrad (or SGD) to the minibatch gradient scaled by N/M
 (Eq. 8).  AEVB applies N/M inside the estimator, where backprop starts (on (M, D) arrays

@@ -1203,7 +1203,7 @@ def quadrature_log_px(params_or_theta, x: np.ndarray, *, grid: int = 161, limit:
         log p_θ(x_i) in nats.
     info : dict, only if ``return_info``
         ``error_estimate`` (N,): max over the 2^Nz step-2h sub-grids of
-        |log p̂_2h − log p̂_h|, nats, a conservative bound on the discretization error of
+        ``|log p̂_2h − log p̂_h|``, nats, a conservative bound on the discretization error of
         ``log_px``; ``boundary_fraction`` (N,): the share of the grid's mass on the
         faces of the box (should be ≪ 1e-6; if not, widen ``limit``); ``step`` h;
         ``n_points`` grid^Nz.
