@@ -53,8 +53,13 @@ class _Part:
         """§5: Adagrad (or SGD) with the N(0, I) prior as weight decay, on (N/M)·Σ_i."""
         scale = 1.0 if self.scale_in_estimator else self.n_train / self.batch_size
         decay = self.config.weight_decay and self.weight_decay_applies
-        cls = optim.Adagrad if self.config.optimizer == "adagrad" else optim.SGD
-        return cls(lr, scale=scale, weight_decay=decay)
+        if self.config.optimizer == "sgd":
+            return optim.SGD(lr, scale=scale, weight_decay=decay)
+        return optim.Adagrad(lr, scale=scale, weight_decay=decay, reparam=self.reparam())
+
+    def reparam(self) -> dict[str, float] | None:
+        """Arrays the optimizer steps in a scaled parametrization (see ``optim.Adagrad``)."""
+        return None
 
     def init_params(self, rng):
         """§5: every weight and bias from N(0, init_std²) (see :func:`aevb_np.model.init_params`)."""
@@ -112,6 +117,20 @@ class WakeSleep(_Part):
     """§5's wake-sleep baseline, with the same encoder and decoder as AEVB."""
 
     name, shown = "wake-sleep", "wake log p(x,z)"
+
+    def reparam(self):
+        # --logvar-scale s: log σ² = s·(W5/s)·h + b5 with the N(0, I) prior on W5/s, the
+        # parametrization of the authors' wake-sleep recognition model (anglepy MLBN_Inverse,
+        # logvar_factor = 0.1).  s = 1 is the plain encoder (the default).
+        s = self.config.logvar_scale
+        return None if s == 1.0 else {"phi/W5": s}
+
+    def init_params(self, rng):
+        params = super().init_params(rng)
+        if self.config.logvar_scale != 1.0:  # the authors start the log-variance head at 0
+            params["phi"]["W5"][...] = 0.0
+            params["phi"]["b5"][...] = 0.0
+        return params
 
     def step(self, params, x_train, idx, rng, opt) -> float:
         xb = self._minibatch(x_train, idx)

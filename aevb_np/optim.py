@@ -124,11 +124,24 @@ class Adagrad:
     threads : int
         Threads that share the update (default 1; 2 on an otherwise idle 2-core machine
         when BLAS uses 2 threads too).  The result does not depend on it.
+    reparam : dict, optional
+        ``{"group/name": s}``: those arrays W are stepped as Adagrad steps a parameter
+        ``u = W/s`` that the network multiplies by s (the network sees ``W = s·u``), with
+        the N(0, I) prior on u.  In terms of W, exactly::
+
+            d = s·scale·∂/∂W − W/s      (= ∂/∂u of the MAP objective)
+            G ← G + d²                   (G in u's units)
+            W ← W + s · lr · d / √G
+
+        so W moves s times as far per step and its prior is N(0, s²).  The authors'
+        wake-sleep recognition model computes its log-variance this way with s = 0.1
+        (``logvar_factor`` in anglepy ``models/MLBN_Inverse.py``).
 
     Raises
     ------
     ConfigError
-        Non-positive or non-finite ``lr``, ``scale`` or ``eps``; ``threads`` < 1.
+        Non-positive or non-finite ``lr``, ``scale`` or ``eps`` or a ``reparam`` factor;
+        ``threads`` < 1.
 
     References
     ----------
@@ -136,11 +149,12 @@ class Adagrad:
     """
 
     def __init__(self, lr: float = 0.02, scale: float = 1.0, weight_decay: bool = True, eps: float = 1e-8,
-                 threads: int = 1):
+                 threads: int = 1, reparam: dict[str, float] | None = None):
         self.lr = _check_positive("lr", lr)
         self.scale = _check_positive("scale", scale)
         self.eps = _check_positive("eps", eps)
         self.weight_decay = bool(weight_decay)
+        self.reparam = {str(k): _check_positive(f"reparam[{k!r}]", v) for k, v in (reparam or {}).items()}
         self.accumulators: Params | None = None  # G, created on the first step
         self._chunks = _ChunkedUpdate(_check_threads(threads))
 
@@ -181,8 +195,27 @@ class Adagrad:
             for arrays in self.accumulators.values():
                 for G in arrays.values():
                     G.fill(self.eps)
-        for p, g, G in _pairs(params, grads, self.accumulators):
-            self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
+        if not self.reparam:
+            for p, g, G in _pairs(params, grads, self.accumulators):
+                self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
+            return
+        for group, arrays in params.items():
+            for name, p in arrays.items():
+                g, G = grads[group][name], self.accumulators[group][name]
+                factor = self.reparam.get(f"{group}/{name}")
+                if factor is None:
+                    p, g, G = p.reshape(-1), g.reshape(-1), G.reshape(-1)
+                    self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
+                else:
+                    self._update_reparam(p, g, G, factor)
+
+    def _update_reparam(self, p, g, G, factor):
+        """Adagrad on u = W/factor under N(0, I), written in W (see ``reparam``)."""
+        d = (factor * self.scale) * g
+        if self.weight_decay:
+            d -= p / factor
+        G += d * d
+        p += (factor * self.lr) * d / np.sqrt(G)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Accumulators as ``{"phi/W3": G, ...}`` (empty before the first step)."""

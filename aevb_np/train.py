@@ -150,6 +150,10 @@ class TrainConfig:
         "floating-point type of the data and parameters", choices=("float64", "float32")))
     init_std: float = dataclasses.field(default=0.01, metadata=_opt(
         "standard deviation of the N(0, 0.01²) initialization (§5)"))
+    logvar_scale: float = dataclasses.field(default=1.0, metadata=_opt(
+        "wake-sleep only: the recognition model's log-variance head as the authors' code has it, "
+        "log σ² = s·u·h + b5 with u ~ N(0, I) the parameter and the head starting at 0 (anglepy "
+        "MLBN_Inverse, s = 0.1); 1 is the paper's 'same encoder as AEVB'"))
     frey_split: str = dataclasses.field(default="random", metadata=_opt(
         "Frey Face split: a fixed random 365 test frames (default, as Fig. 2 uses) or the last 197",
         choices=data_mod.FREY_SPLITS))
@@ -204,6 +208,9 @@ class TrainConfig:
             positive_real("lr", self.lr)
         positive_real("epochs", self.epochs)
         positive_real("init_std", self.init_std)
+        positive_real("logvar_scale", self.logvar_scale)
+        if self.logvar_scale != 1.0 and (self.algorithm != "wake-sleep" or self.optimizer != "adagrad"):
+            raise ConfigError("--logvar-scale applies to --algorithm wake-sleep with --optimizer adagrad only")
         if isinstance(self.eval_per_decade, bool) or not isinstance(self.eval_per_decade, int) or self.eval_per_decade < 0:
             raise ConfigError(f"--eval-per-decade must be a non-negative integer, got {self.eval_per_decade!r}")
         if self.algorithm in ("wake-sleep", "mcem") and (self.estimator != "B" or self.samples_per_datapoint != 1):

@@ -345,3 +345,32 @@ def test_marginal_evaluation_of_a_run_equals_the_quadrature_on_the_same_points(t
     params0 = model.init_params(784, 16, 3, "bernoulli", np.random.default_rng(config.seed))
     truth = marginal.quadrature_log_px({"theta": params0["theta"]}, mnist_small[1][:5], grid=31, limit=7.0)
     assert result["log"][0]["test_log_px"] == pytest.approx(truth.mean(), rel=1e-12)
+
+# --------------------------------------------------------------------------- --logvar-scale (wake-sleep)
+
+
+def test_logvar_scale_gives_wake_sleep_the_authors_log_variance_head(tmp_path, mnist_small):
+    """--logvar-scale 0.1: W5 and b5 start at 0, and the optimizer steps W5 as 0.1·u (anglepy MLBN_Inverse)."""
+    from aevb_np.algorithms import PARTS
+
+    config = _config("wake-sleep", logvar_scale=0.1, max_samples=40)
+    part = PARTS["wake-sleep"](config, 784, 200)
+    params = part.init_params(np.random.default_rng(0))
+    assert not params["phi"]["W5"].any() and not params["phi"]["b5"].any()
+    assert params["phi"]["W4"].any()  # the rest as §5
+    assert part.make_optimizer(0.01).reparam == {"phi/W5": 0.1}
+    plain = PARTS["wake-sleep"](_config("wake-sleep"), 784, 200)
+    assert plain.make_optimizer(0.01).reparam == {}  # the default is the paper's encoder
+    result = train(config, tmp_path / "ls", progress=False, data=mnist_small)
+    assert result["finished"] and np.isfinite(result["test_lower_bound"])
+    assert json.loads((tmp_path / "ls" / "config.json").read_text())["logvar_scale"] == 0.1
+
+
+def test_logvar_scale_is_a_flag_and_only_for_wake_sleep_with_adagrad(tmp_path, capsys):
+    args = build_parser("t").parse_args(["--algorithm", "wake-sleep", "--logvar-scale", "0.1"])
+    assert args.logvar_scale == 0.1
+    for bad in (dict(algorithm="aevb"), dict(algorithm="wake-sleep", optimizer="sgd")):
+        with pytest.raises(ConfigError, match="--logvar-scale"):
+            TrainConfig(logvar_scale=0.1, **bad).validate()
+    with pytest.raises(ConfigError, match="--logvar-scale"):
+        TrainConfig(algorithm="wake-sleep", logvar_scale=-1.0).validate()

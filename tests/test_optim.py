@@ -115,3 +115,33 @@ def test_adagrad_state_round_trips_for_exact_resume():
 def test_bad_learning_rate_is_a_config_error(lr):
     with pytest.raises(ConfigError, match="lr must be a positive finite number"):
         optim.Adagrad(lr)
+
+
+@pytest.mark.parametrize("weight_decay", [True, False])
+def test_reparam_is_adagrad_on_u_equal_W_over_s_written_in_W(weight_decay):
+    """reparam {'phi/W5': s}: W5 moves as s·u, with u = W5/s stepped by plain Adagrad on ∂/∂u = s·∂/∂W5
+    under u's own N(0, I) prior (the authors' logvar_factor); every other array is untouched by it."""
+    s = 0.1
+    params, _, r = small_model("bernoulli")
+    plain = P.copy(params)  # the same run without reparam: arrays other than W5 must not care
+    u = P.to_flat_dict(P.copy(params))["phi/W5"] / s
+    G_u = np.full_like(u, 1e-8)
+    opt = optim.Adagrad(lr=0.05, scale=30.0, weight_decay=weight_decay, reparam={"phi/W5": s})
+    ref_opt = optim.Adagrad(lr=0.05, scale=30.0, weight_decay=weight_decay)
+    for _ in range(4):
+        grads, flat_g = _random_grads(params, r)
+        u, G_u = plain_adagrad(u, s * flat_g["phi/W5"], G_u, 0.05, 30.0, weight_decay)
+        opt.step(params, grads)
+        ref_opt.step(plain, grads)
+    got, ref = P.to_flat_dict(params), P.to_flat_dict(plain)
+    np.testing.assert_allclose(got["phi/W5"], s * u, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(opt.state_dict()["phi/W5"], G_u, rtol=1e-13)
+    assert not np.allclose(got["phi/W5"], ref["phi/W5"])  # it does change W5's steps
+    for k in got:
+        if k != "phi/W5":
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
+
+def test_a_bad_reparam_factor_is_a_config_error():
+    with pytest.raises(ConfigError, match="reparam"):
+        optim.Adagrad(reparam={"phi/W5": 0.0})
