@@ -142,6 +142,18 @@ def test_installed_wheel_runs_outside_the_checkout(dists, tmp_path):
     for needed in ("--download", "--data-dir", "AEVB_NP_DATA", str(tmp_path / "cache" / "aevb_np")):
         assert needed in msg
     assert str(ROOT) not in msg and not (tmp_path / "cache").exists()
+    # the training CLI of the installed copy: without data, one line naming the three ways, exit 2, no --out made
+    train_cli = run("-m", "aevb_np.train", "--max-samples", "2000", "--out", "run", "--no-progress")
+    assert train_cli.returncode == 2 and len(train_cli.stderr.splitlines()) == 1, train_cli.stderr
+    for needed in ("--download", "--data-dir", "AEVB_NP_DATA"):
+        assert needed in train_cli.stderr
+    assert not (tmp_path / "run").exists()
+    # with --data-dir it trains (offline here; --download would fetch into the user cache instead)
+    shared = ROOT.parent / "shared" / "data"
+    if shared.exists():
+        ok = run("-m", "aevb_np.train", "--dataset", "frey-face", "--hidden", "10", "--n-latent", "2",
+                 "--max-samples", "2000", "--data-dir", str(shared), "--out", "run", "--no-progress")
+        assert ok.returncode == 0 and "done: 2000 samples" in ok.stdout, ok.stderr
 
 
 def test_python_m_aevb_np_lists_the_commands_and_points_to_the_readme(capsys):
