@@ -121,3 +121,12 @@ def test_fig4_fig5_quick_never_writes_into_the_committed_folder(capsys):
     fig45 = _load("fig4_fig5")
     assert fig45.main(["--quick"]) == 2
     assert "--quick needs an --out of its own" in capsys.readouterr().err
+
+
+def test_fig3_table_committed_is_the_one_the_committed_logs_give():
+    fig3 = _load("fig3")
+    committed = fig3.DEFAULT_OUT / "fig3_table.md"
+    if not committed.exists():
+        pytest.skip("no Fig. 3 runs committed yet")
+    assert fig3.table(fig3.DEFAULT_OUT, [1000, 50_000]) == committed.read_text()
+    assert committed.read_text() in (EXPERIMENTS.parent / "README.md").read_text()
