@@ -125,6 +125,17 @@ def draw_panel(ax, dataset: str, nz: int, runs: dict[str, list[dict]], legend: b
         ax.legend(fontsize=6, loc="lower right")
 
 
+def _legend_handles() -> list:
+    """The combined figure's one legend: our four curves and the paper's two line styles."""
+    from matplotlib.lines import Line2D
+
+    ours = [Line2D([], [], color=COLOURS[a], lw=1.4, ls=ls, label=f"{LABELS[a]} {split}")
+            for a in ALGORITHMS for split, ls in (("train", "-"), ("test", "--"))]
+    paper = [Line2D([], [], color="0.55", lw=0.9, ls=ls, label=f"paper ({split}; AEVB above, wake-sleep below)")
+             for split, ls in (("train", "-"), ("test", "--"))]
+    return ours + paper
+
+
 def draw(out: Path, panels: list[tuple[str, int]]) -> list[Path]:
     """One PNG per panel that has logs, and the combined ``fig2.png``; returns the files written."""
     import matplotlib.pyplot as plt
@@ -148,8 +159,7 @@ def draw(out: Path, panels: list[tuple[str, int]]) -> list[Path]:
                 ax = axes[row][col]
                 if col >= len(PAPER_PANELS[dataset]):
                     ax.axis("off")
-                    handles, labels = axes[0][0].get_legend_handles_labels()
-                    ax.legend(handles, labels, loc="center", fontsize=9)
+                    ax.legend(handles=_legend_handles(), loc="center", fontsize=9)
                     continue
                 nz = PAPER_PANELS[dataset][col]
                 draw_panel(ax, dataset, nz, runs.get((dataset, nz), {}), legend=False)
