@@ -62,7 +62,7 @@ def check_inputs(params: Params, x: np.ndarray, eps: np.ndarray | None = None) -
     Raises
     ------
     ShapeError
-        Misshapen, missing or extra arrays; ``x`` or ``eps`` of the wrong shape.
+        Misshapen, missing or extra arrays; ``x`` or ``eps`` of the wrong shape; ``x`` with no rows.
     NonFiniteError
         NaN or inf in ``x`` or ``eps``.
     SupportError
@@ -71,9 +71,11 @@ def check_inputs(params: Params, x: np.ndarray, eps: np.ndarray | None = None) -
     D, H, Nz, decoder = model.architecture(params)
     check_params(params, model.param_shapes(D, H, Nz, decoder))
     check_float_array("x", x, shape=(None, D))
+    if x.shape[0] == 0:  # a bound per datapoint over no datapoints is undefined, not 0
+        raise ShapeError(f"x holds no datapoints (shape {x.shape}); the estimators need at least one row")
     # x may be the whole training set: min and max are NaN or ±inf exactly when some entry
     # is, and need no (N, D) boolean temporary (47 MB for MNIST) as np.isfinite(x) would.
-    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    lo, hi = float(x.min()), float(x.max())
     if not (np.isfinite(lo) and np.isfinite(hi)):
         check_finite("x", x)  # builds the message naming the first bad entry
     if decoder == "bernoulli":

@@ -429,7 +429,8 @@ def format_rows(rows: list[Row], fmt: str = "text") -> str:
         compared = cells[1]
         first = True
         while first or compared:
-            chunk = compared if len(compared) <= widths[1] else compared[: compared.rfind(" ", 0, widths[1]) or widths[1]]
+            cut = compared.rfind(" ", 0, widths[1])  # wrap at the last space that fits, else mid-word
+            chunk = compared if len(compared) <= widths[1] else compared[: cut if cut > 0 else widths[1]]
             compared = compared[len(chunk):].lstrip()
             row = [cells[0] if first else "", chunk] + [c if first else "" for c in cells[2:]]
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())

@@ -11,6 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from aevb_np.errors import ConfigError
+
 
 def relative_error(a, b) -> np.ndarray:
     """Elementwise ``|a − b| / max(1e-8, |a| + |b|)``."""
@@ -46,7 +48,14 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-3, i
     Returns
     -------
     ndarray, same shape as ``x``
+
+    Raises
+    ------
+    ConfigError
+        ``order`` is not 2 or 4.
     """
+    if order not in (2, 4):
+        raise ConfigError(f"order must be 2 or 4 (the central difference's order), got {order!r}")
     grad = np.zeros_like(x, dtype=np.float64)
     it = np.ndindex(x.shape) if indices is None else indices
     for idx in it:

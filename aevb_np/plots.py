@@ -44,7 +44,11 @@ def tile(images: np.ndarray, n_cols: int) -> np.ndarray:
 def save_figure(fig, path) -> None:
     """Save a matplotlib figure as PNG atomically and close it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
+    except OSError:
+        plt.close(fig)  # no folder to write into: the figure must not stay open
+        raise
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
@@ -167,10 +171,13 @@ def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: 
     """
     import matplotlib.ticker
 
+    colours = ("tab:red", "tab:blue", "tab:green", "tab:purple")
+    if len(logs) > len(colours):  # zip below would silently drop the extra curves
+        raise ConfigError(f"save_bound_curves draws at most {len(colours)} runs, got {len(logs)}: {list(logs)}")
     largest = max((r["samples"] for rows in logs.values() for r in rows), default=0)
     start = max(1.0, largest / 10.0**decades)
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
-    for (label, rows), colour in zip(logs.items(), ("tab:red", "tab:blue", "tab:green", "tab:purple")):
+    for (label, rows), colour in zip(logs.items(), colours):
         rows = [r for r in rows if r["samples"] >= start]
         if not rows:
             continue

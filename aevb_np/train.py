@@ -708,17 +708,17 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     N, key = x_train.shape[0], config.metric()
     x_train_eval = x_train[: min(config.eval_train_size, N)]
     x_test = x_test[: config.eval_test_size] if config.eval_test_size else x_test
-    part = PARTS[config.algorithm](config, x_train.shape[1], N)
     ckpt_path, log_path = out / "checkpoint.npz", out / "log.jsonl"
-    if resume and ckpt_path.exists():
+    restoring = resume and ckpt_path.exists()
+    if not restoring and config.lr == "auto" and config.lr_auto is None:
+        config = dataclasses.replace(config, lr_auto=choose_lr(config, x_train, x_train_eval))
+        _write_json(out / "config.json", dataclasses.asdict(config))
+    part = PARTS[config.algorithm](config, x_train.shape[1], N)
+    if restoring:
         state = _restore(part, config, ckpt_path)
         log_rows = _read_log(log_path, state.step)
         logger.info("resumed %s at step %d (%d samples)", out, state.step, state.samples)
     else:
-        if config.lr == "auto" and config.lr_auto is None:
-            config = dataclasses.replace(config, lr_auto=choose_lr(config, x_train, x_train_eval))
-            _write_json(out / "config.json", dataclasses.asdict(config))
-        part = PARTS[config.algorithm](config, x_train.shape[1], N)
         state = new_state(part, part.make_optimizer(effective_lr(config)), np.random.default_rng(config.seed))
         log_rows = []
     total = config.max_samples if config.max_samples is not None else int(round(config.epochs * N))
@@ -741,8 +741,8 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
         return {**result, f"train_{key}": log_rows[-1][f"train_{key}"], f"test_{key}": log_rows[-1][f"test_{key}"]}
     if log_rows[-1]["step"] != state.step:
         monitor.evaluate(state, final=True)
-    elif monitor.check.evaluated("train bound", log_rows[-1][f"train_{key}"], final=True):
-        raise monitor.diverged(state.step, monitor.check.evaluated("train bound", log_rows[-1][f"train_{key}"], True))
+    elif problem := monitor.check.evaluated("train bound", log_rows[-1][f"train_{key}"], final=True):
+        raise monitor.diverged(state.step, problem)
     checkpoint.save_params(out / "params.npz", state.params)
     summary = {"step": state.step, "samples": state.samples, "train_seconds": round(monitor.wall(), 3),
                "lr": effective_lr(config), f"train_{key}": log_rows[-1][f"train_{key}"],
@@ -855,6 +855,7 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
+    out = None
     try:
         if args.resume is not None:
             out = Path(args.resume)
@@ -870,7 +871,10 @@ def main(argv=None) -> int:
     except AEVBError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the loop took over Ctrl-C: loading data, or §5's trials
+        if out is None or not (out / "config.json").exists():
+            print("interrupted before the run started; nothing was saved")
+            return 130
         result = {"finished": False, "step": "?"}
     if not result["finished"]:
         print(f"stopped at step {result['step']}; resume with: {prog} --resume {out}")

@@ -193,6 +193,7 @@ API_CASES = [
     ("x inf", lambda p, x, e: (p, np.where(np.arange(12) == 0, np.inf, x), e), NonFiniteError, "x must be finite"),
     ("x above 1", lambda p, x, e: (p, x * 3, e), SupportError, r"x must lie in \[0, 1\] for a Bernoulli likelihood"),
     ("x negative", lambda p, x, e: (p, x - 0.5, e), SupportError, r"x must lie in \[0, 1\]"),
+    ("x no rows", lambda p, x, e: (p, x[:0], e[:, :0]), ShapeError, r"x holds no datapoints \(shape \(0, 12\)\)"),
     ("eps wrong M", lambda p, x, e: (p, x, e[:, :3]), ShapeError, r"eps must have shape \(M, 4, 3\), got \(1, 3, 3\)"),
     ("eps 2-D", lambda p, x, e: (p, x, e[0]), ShapeError, r"eps must have shape"),
     ("eps NaN", lambda p, x, e: (p, x, e * np.nan), NonFiniteError, "eps must be finite"),
@@ -279,3 +280,28 @@ def test_corrupt_data_file_is_a_clear_error_naming_it(tmp_path):
     (bad / "frey_rawface.mat").write_bytes(bytes(blob))
     with pytest.raises(DataError, match="frey_rawface.mat"):
         train(TrainConfig(dataset="frey-face", data_dir=str(tmp_path / "data"), max_samples=100), tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize("saved", [False, True], ids=["nothing saved yet", "config saved"])
+def test_ctrl_c_before_the_loop_says_what_was_kept(tmp_path, monkeypatch, capsys, saved):
+    """Ctrl-C while the data load or §5's step-size trials run (before the loop handles
+    SIGINT) exits 130; it offers --resume only when the run folder holds a run to resume."""
+    import aevb_np.train as train_mod
+
+    out = tmp_path / "run"
+
+    def interrupted(config, folder, **kwargs):
+        if saved:
+            folder.mkdir()
+            (folder / "config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "train", interrupted)
+    assert main(["--dataset", "frey-face", "--out", str(out), "--no-progress"]) == 130
+    printed = capsys.readouterr().out
+    if saved:
+        assert f"resume with: python -m aevb_np.train --resume {out}" in printed or f"--resume {out}" in printed
+        assert "nothing was saved" not in printed
+    else:
+        assert "interrupted before the run started; nothing was saved" in printed
+        assert "--resume" not in printed

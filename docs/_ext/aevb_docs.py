@@ -263,6 +263,12 @@ def public_members(module) -> dict[str, list[str]]:
     return out
 
 
+def _private_package_base(cls) -> bool:
+    """True if ``cls`` inherits from a private class of this package (whose members have no page)."""
+    return any(base.__name__.startswith("_") and base.__module__.startswith("aevb_np")
+               for base in cls.__mro__[1:])
+
+
 def api_modules() -> list[str]:
     """Every module of the package but the top level, in dotted-name order."""
     import pkgutil
@@ -293,6 +299,10 @@ def generate_api_pages() -> None:
                 lines += [f".. {directives[kind]}:: {name}"]
                 if kind in ("classes", "exceptions"):
                     lines += ["   :members:", "   :undoc-members:", "   :show-inheritance:"]
+                    if _private_package_base(getattr(module, name)):
+                        # e.g. the parts of Algorithm 1 share make_optimizer, reparam, … from
+                        # algorithms._Part, which has no page of its own: show them on each part.
+                        lines += ["   :inherited-members:"]
                 lines += [""]
         wanted.add(f"{modname}.rst")
         write_if_changed(out_dir / f"{modname}.rst", "\n".join(lines).rstrip() + "\n")
