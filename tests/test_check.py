@@ -90,3 +90,22 @@ def test_a_planted_error_in_estimator_a_fails_the_eq6_rows(monkeypatch):
     monkeypatch.setattr(dist, "log_standard_normal", lambda z: good(z) + 0.01 * np.sum(z, axis=-1))
     rows = check.run(equations=["6"])
     assert [r.passed for r in rows] == [False, False]
+
+
+def test_text_report_wraps_a_word_longer_than_the_column_at_the_column():
+    word = "x" * 100
+    text = check.format_rows([check.Row("Eq. (1)", word + " tail", 0.0, 1.0, "nats")])
+    lines = text.splitlines()
+    body = [line for line in lines[2:] if line.strip() and not line.startswith(("-", "1 of"))]
+    # the 100-character word is cut at 96, its last 4 letters and "tail" follow on the next line
+    assert body[0].split()[2] == "x" * 96 and body[1].split() == ["xxxx", "tail"], text
+
+
+def test_gradcheck_order_other_than_2_or_4_is_refused():
+    from aevb_np.errors import ConfigError
+    from aevb_np.gradcheck import numerical_gradient
+
+    x = np.array([0.3])
+    assert numerical_gradient(lambda: float(x[0] ** 3), x, order=2)[0] == pytest.approx(0.27, abs=1e-5)
+    with pytest.raises(ConfigError, match="order must be 2 or 4"):
+        numerical_gradient(lambda: float(x[0] ** 3), x, order=3)

@@ -50,3 +50,22 @@ def test_reconstructions_are_decoder_means_at_the_encoder_mean(tmp_path):
     assert img.shape[1] > img.shape[0] > 0
     with pytest.raises(ConfigError, match="shape"):
         plots.save_reconstructions(path, params, x[:, :6], (3, 4))
+
+
+def test_bound_curves_refuse_more_runs_than_colours(tmp_path):
+    rows = [{"samples": 100, "train_lower_bound": -200.0, "test_lower_bound": -201.0},
+            {"samples": 1000, "train_lower_bound": -150.0, "test_lower_bound": -151.0}]
+    plots.save_bound_curves(tmp_path / "four.png", {f"run {i}": rows for i in range(4)})
+    assert (tmp_path / "four.png").stat().st_size > 0
+    with pytest.raises(ConfigError, match="at most 4 runs, got 5"):
+        plots.save_bound_curves(tmp_path / "five.png", {f"run {i}": rows for i in range(5)})
+    assert not (tmp_path / "five.png").exists()
+
+
+def test_save_figure_closes_the_figure_when_the_folder_is_missing(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    with pytest.raises(FileNotFoundError):
+        plots.save_figure(fig, tmp_path / "no-such-folder" / "f.png")
+    assert not plt.fignum_exists(fig.number)
