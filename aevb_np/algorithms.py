@@ -223,7 +223,17 @@ class _Part:
 
 
 class AEVB(_Part):
-    """Algorithm 1: the SGVB estimator's gradient (Eq. 6 or 7, scaled by N/M as Eq. 8)."""
+    """Algorithm 1: the SGVB estimator's gradient (Eq. 6 or 7, scaled by N/M as Eq. 8).
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown, scale_in_estimator = "aevb", "lower bound", True
 
@@ -273,7 +283,17 @@ class AEVB(_Part):
 
 
 class WakeSleep(_Part):
-    """§5's wake-sleep baseline, with the same encoder and decoder as AEVB."""
+    """§5's wake-sleep baseline, with the same encoder and decoder as AEVB.
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown = "wake-sleep", "wake log p(x,z)"
 
@@ -362,7 +382,17 @@ class WakeSleep(_Part):
 
 
 class FullVB(_Part):
-    """Appendix F: a Gaussian q(θ) over the decoder, one θ̃ = μ_θ + σ_θ ζ per minibatch."""
+    """Appendix F: a Gaussian q(θ) over the decoder, one θ̃ = μ_θ + σ_θ ζ per minibatch.
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown = "full-vb", "full-VB bound"
     weight_decay_applies = False  # the prior over θ is inside the bound (the KL of Eq. 24)
@@ -485,7 +515,17 @@ class FullVB(_Part):
 
 
 class MCEM(_Part):
-    """Appendix E: a persistent HMC chain per datapoint (the E-step), then M-steps on θ."""
+    """Appendix E: a persistent HMC chain per datapoint (the E-step), then M-steps on θ.
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown, has_bound = "mcem", "log p(x|z) of the chains", False
     #: Appendix E: 10 leapfrog steps with the step size tuned toward 90% acceptance, then
@@ -622,8 +662,9 @@ PARTS = {cls.name: cls for cls in (AEVB, WakeSleep, MCEM, FullVB)}
 
 def part_config(decoder: str, n_hidden: int, n_latent: int, *, batch_size: int, dtype=np.float64, L: int = 1,
                 estimator: str = "B", init_std: float = 0.01, weight_decay: bool = True):
-    """A :class:`aevb_np.train.TrainConfig` with these sizes, for the in-memory wrappers
-    (``full_vb.train_full_vb``, ``baselines.mcem.train_mcem``) that run a part without a run folder.
+    """A :class:`aevb_np.train.TrainConfig` with these sizes, for running a part without a run folder.
+
+    The in-memory wrappers ``full_vb.train_full_vb`` and ``baselines.mcem.train_mcem`` use it.
 
     Parameters
     ----------

@@ -325,8 +325,9 @@ def draw_eps(rng: np.random.Generator, L: int, M: int, n_latent: int, dtype=np.f
 
 def estimate(params: Params, x: np.ndarray, rng: np.random.Generator, L: int = 1, estimator: str = "B", need_grad: bool = True, validate: bool = True,
              *, grads: Params | None = None, workspace: dict | None = None):
-    """Draw ``eps`` from ``rng`` and call estimator A or B (same returns; ``grads`` and
-    ``workspace`` as in :func:`estimator_B`).
+    """Draw ``eps`` from ``rng`` and call estimator A or B.
+
+    Same returns as :func:`estimator_B`; ``grads`` and ``workspace`` as there.
 
     Parameters
     ----------

@@ -49,10 +49,10 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-3, i
         The array to differentiate with respect to (float64 for meaningful results).
     h : float
         Step.
-    order : {2, 4}
-        Order of the central difference.
     indices : iterable of index tuples, optional
         Only these entries (the rest of the result stays 0); all entries by default.
+    order : {2, 4}
+        Order of the central difference.
 
     Returns
     -------
