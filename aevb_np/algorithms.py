@@ -34,7 +34,24 @@ from aevb_np.baselines import mcem, wake_sleep
 
 
 class _Part:
-    """What every part shares: the sizes, the data's dtype, the optimizer of §5."""
+    """What every part shares: the sizes, the data's dtype, the optimizer of §5.
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings; a part reads ``batch_size``, ``dtype``, ``n_latent``,
+        ``resolved_hidden()``, ``decoder()``, ``init_std``, ``optimizer``,
+        ``weight_decay``, ``estimator``, ``samples_per_datapoint`` and ``logvar_scale``.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (the N of Eq. 8's N/M).
+
+    Notes
+    -----
+    The constructor only stores these; :meth:`init_params` and :meth:`init_state` draw
+    from the run's generator, in that order (:func:`aevb_np.loop.new_state`).
+    """
 
     name = ""
     shown = ""  # what the progress bar shows (a running average of ``step``'s value)
@@ -50,7 +67,30 @@ class _Part:
         self.decoder = config.decoder()
 
     def make_optimizer(self, lr: float):
-        """§5: Adagrad (or SGD) with the N(0, I) prior as weight decay, on (N/M)·Σ_i."""
+        """§5: Adagrad (or SGD) with the N(0, I) prior as weight decay, on (N/M)·Σ_i.
+
+        Parameters
+        ----------
+        lr : float
+            The global step size (§5 chooses it from {0.01, 0.02, 0.1}).
+
+        Returns
+        -------
+        aevb_np.optim.Adagrad or aevb_np.optim.SGD
+            ``SGD`` if ``config.optimizer == "sgd"``, else ``Adagrad`` with
+            :meth:`reparam`'s scaled arrays.  ``scale`` is N/M unless the part's step
+            already carries it (``scale_in_estimator``: AEVB), then 1; weight decay is
+            on if ``config.weight_decay`` and the part applies it (not full VB).
+
+        Raises
+        ------
+        ConfigError
+            ``lr`` is not a positive finite number (raised by the optimizer).
+
+        References
+        ----------
+        Kingma & Welling (2014), §5 (Adagrad, the prior as weight decay), Eq. (8).
+        """
         scale = 1.0 if self.scale_in_estimator else self.n_train / self.batch_size
         decay = self.config.weight_decay and self.weight_decay_applies
         if self.config.optimizer == "sgd":
@@ -58,30 +98,119 @@ class _Part:
         return optim.Adagrad(lr, scale=scale, weight_decay=decay, reparam=self.reparam())
 
     def reparam(self) -> dict[str, float] | None:
-        """Arrays the optimizer steps in a scaled parametrization (see ``optim.Adagrad``)."""
+        """Arrays the optimizer steps in a scaled parametrization (see ``optim.Adagrad``).
+
+        Returns
+        -------
+        dict or None
+            ``{"group/array": s}`` for Adagrad's ``reparam`` argument; None (the
+            default): every array in the plain parametrization.
+        """
         return None
 
     def init_params(self, rng):
-        """§5: every weight and bias from N(0, init_std²) (see :func:`aevb_np.model.init_params`)."""
+        """§5: every weight and bias from N(0, init_std²) (see :func:`aevb_np.model.init_params`).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator; the draws come from it.
+
+        Returns
+        -------
+        dict
+            ``{"phi": {...}, "theta": {...}}`` in ``config.dtype``, views into one flat
+            buffer (encoder ``W3 … b5`` with shapes (H, D) … (Nz,); decoder as
+            :func:`aevb_np.model.init_params` names them).
+
+        Raises
+        ------
+        ConfigError
+            Non-positive sizes or ``init_std``, or ``rng`` not a Generator.
+
+        References
+        ----------
+        Kingma & Welling (2014), §5 (initialization N(0, 0.01²)), Appendix C.
+        """
         c = self.config
         return model.init_params(self.n_x, c.resolved_hidden(), c.n_latent, self.decoder, rng, c.init_std, self.dtype)
 
     def init_state(self, rng) -> None:
-        """Per-datapoint state drawn after the parameters (none but MCEM's chains)."""
+        """Per-datapoint state drawn after the parameters (none but MCEM's chains).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator, used after :meth:`init_params` (this part draws nothing).
+        """
 
     def state_arrays(self) -> dict:
-        """Arrays besides the parameters that a checkpoint must keep for an exact resume."""
+        """Arrays besides the parameters that a checkpoint must keep for an exact resume.
+
+        Returns
+        -------
+        dict
+            Name → ndarray; empty for every part but MCEM.
+        """
         return {}
 
     def load_state_arrays(self, arrays: dict) -> None:
-        """Restore what :meth:`state_arrays` saved."""
+        """Restore what :meth:`state_arrays` saved.
+
+        Parameters
+        ----------
+        arrays : dict
+            Name → ndarray, as :meth:`state_arrays` returned them (ignored here).
+        """
 
     def bound(self, params, x, rng) -> np.ndarray:
-        """The per-datapoint lower bound this algorithm is scored by, shape (n,), nats."""
+        """The per-datapoint lower bound this algorithm is scored by, shape (n,), nats.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"phi", "theta"}``, as :meth:`init_params` makes them.
+        x : ndarray, shape (n, D)
+            The points to score (the first ``eval_train_size`` training points, the
+            test set).
+        rng : numpy.random.Generator
+            Source of the ε draws (one sample per datapoint).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            Estimator B's value of L(θ, φ; x_i), nats per datapoint
+            (:func:`aevb_np.bounds.lower_bound`).
+
+        Raises
+        ------
+        ShapeError, NonFiniteError, SupportError
+            As :func:`aevb_np.bounds.check_inputs`; NonFiniteError also if the estimate
+            is not finite.
+
+        References
+        ----------
+        Kingma & Welling (2014), Eq. (7), Eq. (10).
+        """
         return bounds.lower_bound(params, x, rng)
 
     def decoder_params(self, params) -> dict:
-        """``{"theta": …}``, the decoder a marginal-likelihood estimate (App. D) needs."""
+        """``{"theta": …}``, the decoder a marginal-likelihood estimate (App. D) needs.
+
+        Parameters
+        ----------
+        params : dict
+            The part's parameters (holding ``"theta"``).
+
+        Returns
+        -------
+        dict
+            ``{"theta": params["theta"]}`` (the same arrays, not copies).
+
+        References
+        ----------
+        Kingma & Welling (2014), Appendix D.
+        """
         return {"theta": params["theta"]}
 
     def _minibatch(self, x_train, idx):
@@ -94,11 +223,51 @@ class _Part:
 
 
 class AEVB(_Part):
-    """Algorithm 1: the SGVB estimator's gradient (Eq. 6 or 7, scaled by N/M as Eq. 8)."""
+    """Algorithm 1: the SGVB estimator's gradient (Eq. 6 or 7, scaled by N/M as Eq. 8).
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown, scale_in_estimator = "aevb", "lower bound", True
 
     def step(self, params, x_train, idx, rng, opt) -> float:
+        """One update of Algorithm 1: ε ~ N(0, I), the SGVB gradient of Eq. (8), the optimizer.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"phi", "theta"}``, updated in place.
+        x_train : ndarray, shape (N, D)
+            The training set (already checked; ``validate=False`` below).
+        idx : ndarray of int, shape (M,)
+            The minibatch's rows of ``x_train``; M must be ``config.batch_size``.
+        rng : numpy.random.Generator
+            Source of ε, shape (L, M, Nz) (Eq. 9).
+        opt : aevb_np.optim.Adagrad or aevb_np.optim.SGD
+            From :meth:`make_optimizer` (``scale`` 1: the estimator applies N/M).
+
+        Returns
+        -------
+        float
+            The minibatch mean of estimator A's or B's value (``config.estimator``),
+            nats per datapoint, at the parameters before the update.
+
+        Raises
+        ------
+        NonFiniteError
+            The estimate is not finite (the model has diverged).
+
+        References
+        ----------
+        Kingma & Welling (2014), Algorithm 1, Eq. (6)/(7), Eq. (8), Eq. (10).
+        """
         xb = self._minibatch(x_train, idx)
         if not hasattr(self, "_eps"):
             c = self.config
@@ -114,11 +283,29 @@ class AEVB(_Part):
 
 
 class WakeSleep(_Part):
-    """§5's wake-sleep baseline, with the same encoder and decoder as AEVB."""
+    """§5's wake-sleep baseline, with the same encoder and decoder as AEVB.
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown = "wake-sleep", "wake log p(x,z)"
 
     def reparam(self):
+        """The log-variance head ``phi/W5`` scaled by ``config.logvar_scale``, if not 1.
+
+        Returns
+        -------
+        dict or None
+            ``{"phi/W5": s}`` for ``s = config.logvar_scale != 1``; None for the plain
+            encoder (``s = 1``, the default).
+        """
         # --logvar-scale s: log σ² = s·(W5/s)·h + b5 with the N(0, I) prior on W5/s, the
         # parametrization of the authors' wake-sleep recognition model (anglepy MLBN_Inverse,
         # logvar_factor = 0.1).  s = 1 is the plain encoder (the default).
@@ -126,6 +313,28 @@ class WakeSleep(_Part):
         return None if s == 1.0 else {"phi/W5": s}
 
     def init_params(self, rng):
+        """As the other parts (§5), with the log-variance head at 0 if ``logvar_scale != 1``.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator.
+
+        Returns
+        -------
+        dict
+            ``{"phi", "theta"}`` as :meth:`AEVB.init_params`; with ``logvar_scale != 1``,
+            ``phi["W5"]`` and ``phi["b5"]`` are zero (as the authors' code starts them).
+
+        Raises
+        ------
+        ConfigError
+            As :func:`aevb_np.model.init_params`.
+
+        References
+        ----------
+        Kingma & Welling (2014), §5.
+        """
         params = super().init_params(rng)
         if self.config.logvar_scale != 1.0:  # the authors start the log-variance head at 0
             params["phi"]["W5"][...] = 0.0
@@ -133,6 +342,36 @@ class WakeSleep(_Part):
         return params
 
     def step(self, params, x_train, idx, rng, opt) -> float:
+        """One wake-sleep update: the wake gradient for θ and the sleep gradient for φ, then the optimizer.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"phi", "theta"}``, updated in place.
+        x_train : ndarray, shape (N, D)
+            The training set.
+        idx : ndarray of int, shape (M,)
+            The minibatch's rows; M must be ``config.batch_size``.
+        rng : numpy.random.Generator
+            Source of the wake codes, the dreams' codes and their decoder noise.
+        opt : aevb_np.optim.Adagrad or aevb_np.optim.SGD
+            From :meth:`make_optimizer` (``scale = N/M``).
+
+        Returns
+        -------
+        float
+            The minibatch mean of the wake objective log p_θ(x_i, z_i), nats per
+            datapoint: a diagnostic, not a lower bound.
+
+        Raises
+        ------
+        NonFiniteError
+            Either phase overflows.
+
+        References
+        ----------
+        Kingma & Welling (2014), §5; :func:`aevb_np.baselines.wake_sleep.wake_sleep_gradients`.
+        """
         xb = self._minibatch(x_train, idx)
         if not hasattr(self, "_grads"):
             self._grads = params_mod.zeros_like(params)
@@ -143,17 +382,79 @@ class WakeSleep(_Part):
 
 
 class FullVB(_Part):
-    """Appendix F: a Gaussian q(θ) over the decoder, one θ̃ = μ_θ + σ_θ ζ per minibatch."""
+    """Appendix F: a Gaussian q(θ) over the decoder, one θ̃ = μ_θ + σ_θ ζ per minibatch.
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown = "full-vb", "full-VB bound"
     weight_decay_applies = False  # the prior over θ is inside the bound (the KL of Eq. 24)
 
     def init_params(self, rng):
+        """φ and μ_θ from N(0, init_std²) (§5), every log σ_θ² at −9.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator.
+
+        Returns
+        -------
+        dict
+            ``{"phi", "theta_mu", "theta_log_var"}`` (:func:`aevb_np.full_vb.init_full_vb_params`).
+
+        Raises
+        ------
+        ConfigError
+            Non-positive sizes or ``init_std``.
+
+        References
+        ----------
+        Kingma & Welling (2014), §5, Appendix F.
+        """
         c = self.config
         return full_vb.init_full_vb_params(self.n_x, c.resolved_hidden(), c.n_latent, rng, self.decoder, c.init_std,
                                            dtype=self.dtype)
 
     def step(self, params, x_train, idx, rng, opt) -> float:
+        """One update of Algorithm 2: ε and one ζ (θ̃ = μ_θ + σ_θ ζ), the gradient of Eq. (24)'s estimator.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"phi", "theta_mu", "theta_log_var"}``, updated in place.
+        x_train : ndarray, shape (N, D)
+            The training set.
+        idx : ndarray of int, shape (M,)
+            The minibatch's rows; M must be ``config.batch_size``.
+        rng : numpy.random.Generator
+            Source of ε, shape (L, M, Nz), then of ζ.
+        opt : aevb_np.optim.Adagrad or aevb_np.optim.SGD
+            From :meth:`make_optimizer` (``scale = N/M``, no weight decay: the prior
+            over θ is in the bound).
+
+        Returns
+        -------
+        float
+            The minibatch mean of the per-datapoint bound (its ``.mean()`` estimates
+            L(φ; X)/N), nats per datapoint, before the update.
+
+        Raises
+        ------
+        NonFiniteError
+            The estimate is not finite.
+
+        References
+        ----------
+        Kingma & Welling (2014), Appendix F (Algorithm 2, Eq. 24), Eq. (8).
+        """
         xb = self._minibatch(x_train, idx)
         if not hasattr(self, "_eps"):
             c = self.config
@@ -166,14 +467,65 @@ class FullVB(_Part):
         return float(bound.mean())
 
     def bound(self, params, x, rng) -> np.ndarray:
+        """Each datapoint's share of L(φ; X): E_q(θ)[L(θ, φ; x_i)] − KL(q_φ(θ) ‖ p(θ))/N.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"phi", "theta_mu", "theta_log_var"}``.
+        x : ndarray, shape (n, D)
+        rng : numpy.random.Generator
+            Source of the ε and ζ draws (one θ per batch of 1000 rows).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            Nats per datapoint (:func:`aevb_np.full_vb.lower_bound` with the training
+            set's N).
+
+        Raises
+        ------
+        ShapeError, NonFiniteError, SupportError
+            Bad ``params`` or ``x``, or a non-finite estimate.
+
+        References
+        ----------
+        Kingma & Welling (2014), Appendix F, Eq. (24).
+        """
         return full_vb.lower_bound(params, x, rng, self.n_train)
 
     def decoder_params(self, params) -> dict:
+        """The decoder at the mean of q_φ(θ), ``{"theta": μ_θ}`` (copies).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"phi", "theta_mu", "theta_log_var"}``.
+
+        Returns
+        -------
+        dict
+            ``{"theta": {...}}``, copies of ``params["theta_mu"]``.
+
+        References
+        ----------
+        Kingma & Welling (2014), Appendix F, Appendix D.
+        """
         return {"theta": full_vb.posterior_mean_params(params)["theta"]}
 
 
 class MCEM(_Part):
-    """Appendix E: a persistent HMC chain per datapoint (the E-step), then M-steps on θ."""
+    """Appendix E: a persistent HMC chain per datapoint (the E-step), then M-steps on θ.
+
+    Parameters
+    ----------
+    config : aevb_np.train.TrainConfig
+        The run's settings.
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
 
     name, shown, has_bound = "mcem", "log p(x|z) of the chains", False
     #: Appendix E: 10 leapfrog steps with the step size tuned toward 90% acceptance, then
@@ -183,21 +535,103 @@ class MCEM(_Part):
     initial_step_size, jitter = 0.3, mcem.JITTER
 
     def init_params(self, rng):
+        """The decoder only (MCEM learns no encoder), from N(0, init_std²) (§5).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator.
+
+        Returns
+        -------
+        dict
+            ``{"theta": {...}}`` (:func:`aevb_np.baselines.mcem.init_decoder`), float64.
+
+        Raises
+        ------
+        ConfigError
+            Non-positive sizes or ``init_std``.
+
+        References
+        ----------
+        Kingma & Welling (2014), §5, Appendix E.
+        """
         c = self.config
         return {"theta": mcem.init_decoder(self.n_x, c.resolved_hidden(), c.n_latent, rng, self.decoder, c.init_std)}
 
     def init_state(self, rng) -> None:
+        """One chain per training point, started from the prior, with step size 0.3.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator; ``N·Nz`` standard normals are drawn from it.
+
+        Notes
+        -----
+        Sets ``self.z``, shape (N, Nz), and ``self.step_size``, shape (N,).
+        """
         # θ ≈ 0 at the start, so the posterior is the prior: the chains start from it.
         self.z = rng.standard_normal((self.n_train, self.config.n_latent))
         self.step_size = np.full(self.n_train, self.initial_step_size)
 
     def state_arrays(self) -> dict:
+        """The chains' states and step sizes, for an exact resume.
+
+        Returns
+        -------
+        dict
+            ``{"z": (N, Nz), "step_size": (N,)}`` (the arrays themselves, not copies).
+        """
         return {"z": self.z, "step_size": self.step_size}
 
     def load_state_arrays(self, arrays: dict) -> None:
+        """Restore the chains from :meth:`state_arrays` (copies of the arrays).
+
+        Parameters
+        ----------
+        arrays : dict
+            ``{"z": (N, Nz), "step_size": (N,)}``.
+
+        Raises
+        ------
+        KeyError
+            ``"z"`` or ``"step_size"`` is missing.
+        """
         self.z, self.step_size = arrays["z"].copy(), arrays["step_size"].copy()
 
     def step(self, params, x_train, idx, rng, opt) -> float:
+        """One MCEM iteration on the minibatch's chains: the HMC E-step, then 5 M-steps on θ.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"theta"}``, updated in place.
+        x_train : ndarray, shape (N, D)
+            The training set.
+        idx : ndarray of int, shape (M,)
+            The minibatch's rows; their chains ``self.z[idx]`` and step sizes move.
+        rng : numpy.random.Generator
+            Source of the HMC momenta, step-size jitter and Metropolis draws.
+        opt : aevb_np.optim.Adagrad or aevb_np.optim.SGD
+            From :meth:`make_optimizer` (``scale = N/M``, the prior as weight decay).
+
+        Returns
+        -------
+        float
+            The minibatch mean of log p_θ(x_i | z_i) at the new chain states, before the
+            M-step, nats per datapoint.  Also kept, with the acceptance rate, in
+            ``self.last_info``.
+
+        Raises
+        ------
+        NonFiniteError
+            θ has diverged (see :func:`aevb_np.baselines.mcem.mcem_step`).
+
+        References
+        ----------
+        Kingma & Welling (2014), Appendix E.
+        """
         z, step_size, self.last_info = mcem.mcem_step(
             params["theta"], x_train[idx], self.z[idx], self.step_size[idx], rng, opt, n_leapfrog=self.n_leapfrog,
             n_hmc_steps=self.n_hmc_steps, n_updates=self.n_updates, target_accept=self.target_accept,
@@ -206,6 +640,19 @@ class MCEM(_Part):
         return self.last_info["log_likelihood"]
 
     def bound(self, params, x, rng) -> np.ndarray:
+        """MCEM has no lower bound to be scored by: always raises.
+
+        Parameters
+        ----------
+        params, x, rng
+            Ignored.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: MCEM learns no encoder; score it with a marginal-likelihood
+            estimate (``--evaluation appendix-d`` or ``hmc-is``).
+        """
         raise NotImplementedError("MCEM learns no encoder: it is scored by a marginal-likelihood estimate only")
 
 
@@ -215,8 +662,33 @@ PARTS = {cls.name: cls for cls in (AEVB, WakeSleep, MCEM, FullVB)}
 
 def part_config(decoder: str, n_hidden: int, n_latent: int, *, batch_size: int, dtype=np.float64, L: int = 1,
                 estimator: str = "B", init_std: float = 0.01, weight_decay: bool = True):
-    """A :class:`aevb_np.train.TrainConfig` with these sizes, for the in-memory wrappers
-    (``full_vb.train_full_vb``, ``baselines.mcem.train_mcem``) that run a part without a run folder."""
+    """A :class:`aevb_np.train.TrainConfig` with these sizes, for running a part without a run folder.
+
+    The in-memory wrappers ``full_vb.train_full_vb`` and ``baselines.mcem.train_mcem`` use it.
+
+    Parameters
+    ----------
+    decoder : {"bernoulli", "gaussian"}
+        ``"gaussian"`` makes the config's dataset Frey Face, anything else MNIST.
+    n_hidden, n_latent : int
+        H and Nz.
+    batch_size : int
+        M.
+    dtype : numpy dtype
+        Of the data and parameters.
+    L : int
+        Samples of z per datapoint.
+    estimator : {"A", "B"}
+    init_std : float
+        Standard deviation of the initialization (§5: 0.01).
+    weight_decay : bool
+        The N(0, I) prior on the parameters as weight decay (§5).
+
+    Returns
+    -------
+    aevb_np.train.TrainConfig
+        Not validated; every other field at its default.
+    """
     from aevb_np.train import TrainConfig  # train imports this module
 
     return TrainConfig(dataset="frey-face" if decoder == "gaussian" else "mnist", hidden=n_hidden, n_latent=n_latent,

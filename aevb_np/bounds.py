@@ -67,6 +67,8 @@ def check_inputs(params: Params, x: np.ndarray, eps: np.ndarray | None = None) -
         NaN or inf in ``x`` or ``eps``.
     SupportError
         Bernoulli targets outside [0, 1].
+    ConfigError
+        ``eps`` holds no sample (``L = 0``).
     """
     D, H, Nz, decoder = model.architecture(params)
     check_params(params, model.param_shapes(D, H, Nz, decoder))
@@ -259,6 +261,41 @@ def estimator_A(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool 
     Same contract as :func:`estimator_B` (shapes, units, errors, ``grads``, ``workspace``
     and ``grad_scale``).
 
+    Parameters
+    ----------
+    params : dict
+        ``{"phi": {...}, "theta": {...}}`` from :func:`aevb_np.model.init_params`.
+    x : ndarray, shape (M, D)
+        A minibatch; in [0, 1] for the Bernoulli decoder.
+    eps : ndarray, shape (L, M, Nz)
+        Standard-normal noise of Eq. (9).
+    need_grad : bool
+        If False, skip the backward pass and return ``(elbo, None)``.
+    validate : bool
+        Check every input (the default); non-finite results are always detected.
+    grads : dict, optional
+        Nested dict shaped like ``params`` that receives the gradient (and is returned).
+    workspace : dict, optional
+        Scratch arrays kept by the caller across calls.
+    grad_scale : float
+        Positive factor on the returned gradient (N/M in training); ``elbo`` is not scaled.
+
+    Returns
+    -------
+    elbo : ndarray, shape (M,)
+        The estimate of L(θ, φ; x_i), nats per datapoint.
+    grads : dict or None
+        Same structure as ``params``: the gradient of ``grad_scale · elbo.sum()``
+        (None if ``need_grad`` is False).
+
+    Raises
+    ------
+    ShapeError, NonFiniteError, SupportError
+        See :func:`check_inputs`; NonFiniteError also if the estimate is not finite;
+        ShapeError if ``grads`` does not mirror ``params`` or a dtype differs.
+    ConfigError
+        ``grad_scale`` not a positive finite number, or ``eps`` holds no sample.
+
     References
     ----------
     Kingma & Welling (2014), Eq. (6).
@@ -267,19 +304,68 @@ def estimator_A(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool 
 
 
 def draw_eps(rng: np.random.Generator, L: int, M: int, n_latent: int, dtype=np.float64) -> np.ndarray:
-    """Standard-normal noise ``eps`` of shape (L, M, Nz) for Eq. (9), from an explicit ``rng``."""
+    """Standard-normal noise ``eps`` of shape (L, M, Nz) for Eq. (9), from an explicit ``rng``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    L, M, n_latent : int
+        Samples per datapoint, datapoints, latent dimensions Nz.
+    dtype : float64 or float32
+
+    Returns
+    -------
+    ndarray, shape (L, M, Nz)
+        ε ~ N(0, I), the same draws as ``rng.standard_normal((L, M, Nz))``.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (9)–(10) (ε^(l) ~ N(0, I)).
+    """
     return rng.standard_normal((L, M, n_latent), dtype=dtype)
 
 
 def estimate(params: Params, x: np.ndarray, rng: np.random.Generator, L: int = 1, estimator: str = "B", need_grad: bool = True, validate: bool = True,
              *, grads: Params | None = None, workspace: dict | None = None):
-    """Draw ``eps`` from ``rng`` and call estimator A or B (same returns; ``grads`` and
-    ``workspace`` as in :func:`estimator_B`).
+    """Draw ``eps`` from ``rng`` and call estimator A or B.
+
+    Same returns as :func:`estimator_B`; ``grads`` and ``workspace`` as there.
+
+    Parameters
+    ----------
+    params : dict
+        ``{"phi": {...}, "theta": {...}}``.
+    x : ndarray, shape (M, D)
+        A minibatch (or a batch of a dataset).
+    rng : numpy.random.Generator
+        Source of ``eps``, shape (L, M, Nz), in ``x``'s dtype (:func:`draw_eps`).
+    L : int
+        Samples of z per datapoint (>= 1).
+    estimator : {"A", "B"}
+        Eq. (6) or Eq. (7).
+    need_grad, validate : bool
+        As :func:`estimator_B`.
+    grads, workspace : dict, optional
+        As :func:`estimator_B`.
+
+    Returns
+    -------
+    elbo : ndarray, shape (M,)
+        Nats per datapoint.
+    grads : dict or None
+        The gradient of ``elbo.sum()`` (no ``grad_scale`` here); None if ``need_grad``
+        is False.
 
     Raises
     ------
     ConfigError
         Unknown estimator or ``L < 1``.
+    ShapeError, NonFiniteError, SupportError
+        As :func:`estimator_B`.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (6), Eq. (7), Eq. (10).
     """
     if estimator not in ESTIMATORS:
         raise ConfigError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
@@ -308,6 +394,14 @@ def lower_bound(params: Params, x: np.ndarray, rng: np.random.Generator, L: int 
     -------
     ndarray, shape (N,)
         Nats per datapoint; ``.mean()`` is the reported "lower bound".
+
+    Raises
+    ------
+    ShapeError, NonFiniteError, SupportError
+        Bad ``params`` or ``x`` (:func:`check_inputs`); NonFiniteError also if the
+        estimate is not finite.
+    ConfigError
+        ``L`` not a positive integer.
 
     References
     ----------

@@ -70,12 +70,23 @@ class Row:
 
     @property
     def passed(self) -> bool:
+        """True when ``error`` is finite and at most ``tolerance``."""
         return bool(np.isfinite(self.error) and self.error <= self.tolerance)
 
 
 @dataclass(frozen=True)
 class Check:
-    """A group of rows: its selector (``kind`` "equation" or "appendix", ``key``) and its function."""
+    """A group of rows: its selector (``kind`` "equation" or "appendix", ``key``) and its function.
+
+    Attributes
+    ----------
+    kind : {"equation", "appendix"}
+        Which option selects the group (``--equation`` or ``--appendix``).
+    key : str
+        The equation number (``"10"``) or appendix letter (``"B"``, ``"C"``: C.1 and C.2 share it).
+    run : callable
+        No arguments; returns the group's ``list[Row]``.
+    """
 
     kind: str
     key: str
@@ -136,7 +147,19 @@ def _grad_error(f: Callable[[], float], params: dict, grads: dict, group: str, n
 
 
 def eq3() -> list[Row]:
-    """Eq. (1)–(3) on the linear-Gaussian model: the closed-form bound vs Monte Carlo, its gradient, the gap = KL."""
+    """Eq. (1)–(3) on the linear-Gaussian model: the closed-form bound vs Monte Carlo, its gradient, the gap = KL.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (1)–(3).
+    """
     x, W, b, lvx, r = _linear_gaussian(30)
     mu, log_var = r.normal(0.0, 0.5, size=(4, 2)), r.normal(-0.5, 0.3, size=(4, 2))
     eps = r.standard_normal((100_000, 4, 2))
@@ -162,7 +185,19 @@ def eq3() -> list[Row]:
 
 
 def eq6() -> list[Row]:
-    """Eq. (6): estimator A's value vs the formula written out, and its gradient vs central differences."""
+    """Eq. (6): estimator A's value vs the formula written out, and its gradient vs central differences.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (6).
+    """
     params, x, eps, _ = _small_vae("bernoulli", 60)
     elbo, grads = bounds.estimator_A(params, x, eps)
     mu, log_var, _ = model.encode(params["phi"], x)
@@ -178,7 +213,19 @@ def eq6() -> list[Row]:
 
 
 def eq7() -> list[Row]:
-    """Eq. (7): estimator B's value vs the formula, and A and B having the same mean."""
+    """Eq. (7): estimator B's value vs the formula, and A and B having the same mean.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (7).
+    """
     params, x, eps, r = _small_vae("bernoulli", 70)
     elbo = bounds.estimator_B(params, x, eps, need_grad=False)[0]
     mu, log_var, _ = model.encode(params["phi"], x)
@@ -200,7 +247,19 @@ def eq7() -> list[Row]:
 
 
 def eq8() -> list[Row]:
-    """Eq. (8): the N/M scaling of the gradient, and the minibatch estimator's unbiasedness."""
+    """Eq. (8): the N/M scaling of the gradient, and the minibatch estimator's unbiasedness.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (8).
+    """
     params, x, eps, r = _small_vae("bernoulli", 80)
     N, M = 600, x.shape[0]
     _, g1 = bounds.estimator_B(params, x, eps)
@@ -221,7 +280,19 @@ def eq8() -> list[Row]:
 
 
 def eq10() -> list[Row]:
-    """Eq. (10): the VAE objective vs the same formula in plain NumPy."""
+    """Eq. (10): the VAE objective vs the same formula in plain NumPy.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (10).
+    """
     params, x, eps, _ = _small_vae("bernoulli", 100)
     phi, theta = params["phi"], params["theta"]
     h = np.tanh(x @ phi["W3"].T + phi["b3"])
@@ -236,7 +307,19 @@ def eq10() -> list[Row]:
 
 
 def appendix_b() -> list[Row]:
-    """Appendix B: the closed-form KL vs Monte Carlo, its gradient vs central differences, 0 at the prior."""
+    """Appendix B: the closed-form KL vs Monte Carlo, its gradient vs central differences, 0 at the prior.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix B.
+    """
     r = np.random.default_rng(200)
     mu, log_var = r.normal(size=(3, 4)), r.normal(0.0, 0.7, size=(3, 4))
     neg_kl = dist.neg_kl_standard_normal(mu, log_var)
@@ -268,17 +351,53 @@ def _appendix_c(decoder: str, label: str, seed: int) -> list[Row]:
 
 
 def appendix_c1() -> list[Row]:
-    """Appendix C.1: one row per parameter array of the encoder and the Bernoulli decoder."""
+    """Appendix C.1: one row per parameter array of the encoder and the Bernoulli decoder.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 (Eq. 11).
+    """
     return _appendix_c("bernoulli", "App. C.1", 301)
 
 
 def appendix_c2() -> list[Row]:
-    """Appendix C.2: one row per parameter array of the encoder and the Gaussian decoder."""
+    """Appendix C.2: one row per parameter array of the encoder and the Gaussian decoder.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
+    """
     return _appendix_c("gaussian", "App. C.2", 302)
 
 
 def appendix_d() -> list[Row]:
-    """Appendix D and importance sampling against the exact log p(x) of the linear-Gaussian model."""
+    """Appendix D and importance sampling against the exact log p(x) of the linear-Gaussian model.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D.
+    """
     x, W, b, lvx, _ = _linear_gaussian(0, M=6)
     exact = lg.log_marginal(x, W, b, lvx)
     m, S = lg.exact_posterior(x, W, b, lvx)
@@ -315,7 +434,19 @@ def _linreg_problem(seed: int):
 
 
 def appendix_f() -> list[Row]:
-    """Appendix F: the KL over θ vs Monte Carlo, the full-VB gradient, unbiasedness on Bayesian linear regression."""
+    """Appendix F: the KL over θ vs Monte Carlo, the full-VB gradient, unbiasedness on Bayesian linear regression.
+
+    Seeded: the same rows on every call.
+
+    Returns
+    -------
+    list of Row
+        One per comparison (error, tolerance and unit in each row).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix F (Eq. 13–24).
+    """
     r = np.random.default_rng(500)
     params = fv.init_full_vb_params(10, 6, 3, r, "bernoulli", init_std=0.5)
     for a in params["theta_log_var"].values():
@@ -410,7 +541,26 @@ def _error_text(row: Row) -> tuple[str, str]:
 
 
 def format_rows(rows: list[Row], fmt: str = "text") -> str:
-    """The report as a text table or a markdown table (``fmt`` "text" or "markdown")."""
+    """The report as a text table or a markdown table (``fmt`` "text" or "markdown").
+
+    Parameters
+    ----------
+    rows : list of Row
+        From :func:`run`.
+    fmt : {"text", "markdown"}
+        ``"text"`` wraps the "compared" column at 96 characters; ``"markdown"`` gives
+        the table of the docs' derivations page.
+
+    Returns
+    -------
+    str
+        The table and a last line "K of N rows pass.", ending with a newline.
+
+    Raises
+    ------
+    ValueError
+        ``fmt`` is neither "text" nor "markdown".
+    """
     header = ("equation", "compared", "error", "tolerance", "result")
     body = [(r.where, r.compared, *_error_text(r), "pass" if r.passed else "FAIL") for r in rows]
     n_pass = sum(r.passed for r in rows)
@@ -444,7 +594,24 @@ def format_rows(rows: list[Row], fmt: str = "text") -> str:
 
 
 def main(argv=None) -> int:
-    """Command line: print the report; exit 0 if every selected row passes, 1 if one fails."""
+    """Command line: print the report; exit 0 if every selected row passes, 1 if one fails.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        ``--equation N`` and ``--appendix X`` (repeatable), ``--format text|markdown``;
+        default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 if every selected row passes, else 1.
+
+    Raises
+    ------
+    SystemExit
+        From argparse: ``--help`` (status 0) or an unknown choice (status 2).
+    """
     parser = argparse.ArgumentParser(prog="python -m aevb_np.check",
                                      description="The paper's derivations checked against the code, one row per comparison.")
     parser.add_argument("--equation", action="append", metavar="N", choices=EQUATIONS,

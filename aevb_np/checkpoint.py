@@ -72,10 +72,21 @@ def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
 def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as ``.npz`` atomically (temp file, fsync, ``os.replace``).
 
+    Parameters
+    ----------
+    path : str or path-like
+        The file written (its folder must exist); it is replaced only once the new
+        file is complete.
+    arrays : dict of str to ndarray
+        Saved under their keys (``np.savez``).
+
     Raises
     ------
     CheckpointError
-        The folder cannot be written.
+        The folder cannot be written (the temporary file cannot be created).
+    OSError
+        Writing, syncing or renaming fails later; the temporary file is removed and
+        ``path`` is left as it was.
     """
     path = Path(path)
     try:
@@ -138,6 +149,11 @@ def save(path, *, params: Params, optim_state: dict, rng: np.random.Generator, p
 def load(path) -> dict:
     """Load and verify a checkpoint written by :func:`save`.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The ``checkpoint.npz`` file.
+
     Returns
     -------
     dict
@@ -177,12 +193,35 @@ def load(path) -> dict:
 
 
 def save_params(path, params: Params) -> None:
-    """Save only the parameters (``phi/W3`` …) atomically, e.g. ``params.npz`` of a finished run."""
+    """Save only the parameters (``phi/W3`` …) atomically, e.g. ``params.npz`` of a finished run.
+
+    Parameters
+    ----------
+    path : str or path-like
+    params : dict of dict of ndarray
+        Saved with keys ``"group/name"`` (:func:`aevb_np.params.to_flat_dict`).
+
+    Raises
+    ------
+    CheckpointError
+        The folder cannot be written (see :func:`atomic_savez`).
+    """
     atomic_savez(path, to_flat_dict(params))
 
 
 def load_params(path) -> Params:
     """Load parameters saved by :func:`save_params` (or from a full checkpoint).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``params.npz`` or a ``checkpoint.npz`` (recognized by its digest, and verified).
+
+    Returns
+    -------
+    dict of dict of ndarray
+        The groups ``phi``, ``theta``, ``theta_mu``, ``theta_log_var`` found in the
+        file, in one fresh flat buffer; other arrays are ignored.
 
     Raises
     ------

@@ -27,6 +27,11 @@ def check_float_array(name: str, a, ndim: int | None = None, shape: tuple | None
     shape : tuple, optional
         Required shape; ``None`` entries match any length.
 
+    Returns
+    -------
+    ndarray
+        ``a`` itself (no copy, no conversion).
+
     Raises
     ------
     ShapeError
@@ -47,7 +52,19 @@ def check_float_array(name: str, a, ndim: int | None = None, shape: tuple | None
 
 
 def check_finite(name: str, a: np.ndarray) -> None:
-    """Raise :class:`NonFiniteError` if ``a`` holds NaN or inf, saying how many and where the first is."""
+    """Raise :class:`NonFiniteError` if ``a`` holds NaN or inf, saying how many and where the first is.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the message.
+    a : ndarray, any shape
+
+    Raises
+    ------
+    NonFiniteError
+        ``a`` holds a NaN or an infinity.
+    """
     if not np.isfinite(a).all():
         bad = ~np.isfinite(a)
         first = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -57,7 +74,24 @@ def check_finite(name: str, a: np.ndarray) -> None:
 
 
 def check_unit_interval(name: str, a: np.ndarray) -> None:
-    """Raise :class:`SupportError` unless every value of ``a`` lies in [0, 1] (Bernoulli support)."""
+    """Raise :class:`SupportError` unless every value of ``a`` lies in [0, 1] (Bernoulli support).
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the message.
+    a : ndarray, any non-empty shape
+        E.g. a minibatch (M, D) of Bernoulli targets.
+
+    Raises
+    ------
+    SupportError
+        A value below 0 or above 1.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 (Eq. 11: x ∈ [0, 1] as a Bernoulli mean).
+    """
     lo, hi = float(a.min()), float(a.max())
     if lo < 0.0 or hi > 1.0:
         raise SupportError(
@@ -66,14 +100,44 @@ def check_unit_interval(name: str, a: np.ndarray) -> None:
 
 
 def check_count(value, name: str, minimum: int) -> int:
-    """Return ``value`` as an int; :class:`ConfigError` unless it is an integer >= ``minimum``."""
+    """Return ``value`` as an int; :class:`ConfigError` unless it is an integer >= ``minimum``.
+
+    Parameters
+    ----------
+    value : object
+        What is checked; a bool is refused.
+    name : str
+        Argument name used in the message.
+    minimum : int
+        Smallest value allowed.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigError
+        ``value`` is a bool, not an integer, or below ``minimum``.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def check_rng(rng) -> None:
-    """:class:`ConfigError` unless ``rng`` is a ``numpy.random.Generator`` (no hidden global RNG)."""
+    """:class:`ConfigError` unless ``rng`` is a ``numpy.random.Generator`` (no hidden global RNG).
+
+    Parameters
+    ----------
+    rng : object
+        What is checked.
+
+    Raises
+    ------
+    ConfigError
+        ``rng`` is not a ``numpy.random.Generator`` (a seed or ``RandomState`` is refused).
+    """
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(
             f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"

@@ -255,6 +255,18 @@ def save_all(out_dir, formats=("png", "svg")) -> list[Path]:
 
 
 def main(argv=None) -> int:
+    """Command line ``python -m aevb_np.diagrams OUT_DIR``: write every diagram, print their paths.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Exactly one argument, the output folder (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0, or 2 (with a usage line on stderr) unless exactly one argument is given.
+    """
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m aevb_np.diagrams OUT_DIR", file=sys.stderr)

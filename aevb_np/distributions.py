@@ -50,6 +50,11 @@ def neg_kl_standard_normal_grad(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of :func:`neg_kl_standard_normal` (summed over rows).
 
+    Parameters
+    ----------
+    mu, log_var : ndarray, shape (M, Nz)
+        Mean and log-variance log σ² of the diagonal Gaussian q(z|x).
+
     Returns
     -------
     dmu : ndarray, shape (M, Nz)
@@ -108,12 +113,21 @@ def log_normal_diag_grad(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of :func:`log_normal_diag` with respect to ``mu`` and ``log_var``.
 
+    Parameters
+    ----------
+    x, mu, log_var : ndarray, broadcastable, last axis the event axis (D,)
+        The point, the mean and the log-variance log σ².
+
     Returns
     -------
-    dmu : ndarray
-        ``(x − μ) / σ²``.
-    dlog_var : ndarray
+    dmu : ndarray, the broadcast shape of the inputs
+        ``(x − μ) / σ²``, nats per unit of μ.
+    dlog_var : ndarray, the broadcast shape of the inputs
         ``−½ + ½ (x − μ)² / σ²``.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.2 (Eq. 12), differentiated.
     """
     inv_var = np.exp(-log_var)
     diff = x - mu
@@ -148,7 +162,24 @@ def bernoulli_log_likelihood(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 
 def bernoulli_log_likelihood_grad(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """Gradient of :func:`bernoulli_log_likelihood` with respect to the logits: ``x − sigmoid(a)``."""
+    """Gradient of :func:`bernoulli_log_likelihood` with respect to the logits: ``x − sigmoid(a)``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., D)
+        Targets in [0, 1].
+    logits : ndarray, shape (..., D)
+        Pre-sigmoid decoder output ``a``; broadcasts against ``x``.
+
+    Returns
+    -------
+    ndarray, the broadcast shape of ``x`` and ``logits``
+        ``x − sigmoid(a)``, per element (nats per unit logit).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 (Eq. 11), differentiated.
+    """
     return x - sigmoid(logits)
 
 

@@ -321,6 +321,11 @@ def build_parser(prog: str = "aevb-evaluate") -> argparse.ArgumentParser:
     prog : str
         Program name for usage and error lines: ``aevb-evaluate`` (the console script)
         or ``python -m aevb_np.evaluate``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``RUN_DIR`` and the options of :func:`evaluate` as flags.
     """
     p = argparse.ArgumentParser(
         prog=prog,
@@ -359,6 +364,17 @@ def main(argv=None, prog: str = "aevb-evaluate") -> int:
         Arguments (default: ``sys.argv[1:]``).
     prog : str
         Program name used in usage and error lines.
+
+    Returns
+    -------
+    int
+        0 on success; 2 for an :class:`aevb_np.errors.AEVBError` (a bad run folder,
+        missing data, a bad setting), with the message on stderr.
+
+    Raises
+    ------
+    SystemExit
+        From argparse: ``--help`` and ``--version`` (status 0), a bad flag (status 2).
     """
     args = build_parser(prog).parse_args(argv)
     try:

@@ -136,6 +136,27 @@ def check_reparam_sample(fn) -> str:
 
     ``z = mu + exp(½ log_var) ⊙ eps``; graded against :func:`aevb_np.reparam.gaussian_sample`
     on inputs of shape (L, M, Nz) = (3, 4, 2) broadcast from (M, Nz).
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(mu, log_var, eps) -> z``.
+
+    Returns
+    -------
+    str
+        "Exercise 1.1 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (4), Eq. (10).
     """
     ex = "1.1"
     r = np.random.default_rng(101)
@@ -159,6 +180,27 @@ def check_pathwise_gradient(fn) -> str:
     the same average from :func:`aevb_np.reparam.gaussian_sample_backward` (to rounding
     error) and, for f(z) = z², with the exact gradient (2 mu, σ²) of E[z²] = mu² + σ²
     (within 4 standard errors of the N = 200 000 sample mean).
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(df, mu, log_var, eps) -> (dmu, dlog_var)``.
+
+    Returns
+    -------
+    str
+        "Exercise 1.2 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (5).
     """
     ex = "1.2"
     r = np.random.default_rng(102)
@@ -203,6 +245,27 @@ def check_neg_kl(fn) -> str:
     ``−KL(N(mu, σ²) ‖ N(0, I)) = ½ Σ_j (1 + log σ_j² − mu_j² − σ_j²)`` in nats per datapoint;
     graded against :func:`aevb_np.distributions.neg_kl_standard_normal` on a (6, 3) batch,
     and it must be 0 at the prior.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(mu, log_var) -> neg_kl``.
+
+    Returns
+    -------
+    str
+        "Exercise 2.1 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix B.
     """
     ex = "2.1"
     mu, log_var = _kl_inputs(201)
@@ -225,6 +288,27 @@ def check_neg_kl_grad(fn) -> str:
 
     Graded against fourth-order central differences (:func:`aevb_np.gradcheck.numerical_gradient`)
     of :func:`aevb_np.distributions.neg_kl_standard_normal`; relative tolerance 1e-6.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(mu, log_var) -> (dmu, dlog_var)``.
+
+    Returns
+    -------
+    str
+        "Exercise 2.2 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix B.
     """
     ex = "2.2"
     mu, log_var = _kl_inputs(202)
@@ -252,6 +336,27 @@ def check_estimator_A(fn) -> str:
     samples against the formula evaluated with the package's densities (to rounding
     error), and its mean over L = 100 000 samples against the exact L(θ, φ; x) of Eq. (3)
     within 4 standard errors.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(log_lik, z, eps, log_var) -> elbo``.
+
+    Returns
+    -------
+    str
+        "Exercise 2.3 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (6), Eq. (3).
     """
     ex = "2.3"
     r = np.random.default_rng(203)
@@ -292,6 +397,27 @@ def check_tanh_backward(fn) -> str:
     """Exercise 3.1: ``fn(dh, h) -> da``, the gradient through h = tanh(a) written from h.
 
     Graded against central differences of J(a) = Σ dh ⊙ tanh(a) on a (5, 7) layer.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(dh, h) -> da``.
+
+    Returns
+    -------
+    str
+        "Exercise 3.1 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C (the tanh hidden layer).
     """
     ex = "3.1"
     r = np.random.default_rng(301)
@@ -314,6 +440,27 @@ def check_heads_backward(fn) -> str:
     mu = h W4ᵀ + b4 and log_var = h W5ᵀ + b5 (Eq. 12 for the encoder) read the same h.
     Graded against central differences of J = Σ dmu ⊙ mu + Σ dlog_var ⊙ log_var with
     respect to each of h, W4, b4, W5, b5 (relative tolerance 1e-6), one message per array.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(dmu, dlog_var, h, W4, W5) -> (dh, dW4, db4, dW5, db5)``.
+
+    Returns
+    -------
+    str
+        "Exercise 3.3 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
     """
     ex = "3.3"
     r = np.random.default_rng(302)
@@ -342,6 +489,27 @@ def check_mu_log_var_fan_in(fn) -> str:
     J(mu, log_var) = Σ_{l,i,j} dz ⊙ z + Σ_i −KL_i with z = mu + σ ⊙ eps (Eq. 10): the
     reconstruction path reaches mu and log_var through z, the KL path (Appendix B)
     directly.  Graded against central differences of J (relative tolerance 1e-6).
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(dz, mu, log_var, eps) -> (dmu, dlog_var)``.
+
+    Returns
+    -------
+    str
+        "Exercise 3.2 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (10), Appendix B.
     """
     ex = "3.2"
     r = np.random.default_rng(303)
@@ -375,6 +543,27 @@ def check_minibatch_estimate(fn) -> str:
     for the whole dataset).  Graded on a dataset of N = 60 made-up per-datapoint values:
     the formula on one minibatch (to rounding error), and the mean over 20 000 random
     minibatches of M = 7 against the full-data sum within 4 standard errors.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(elbo_minibatch, N) -> float``.
+
+    Returns
+    -------
+    str
+        "Exercise 4.2 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (8).
     """
     ex = "4.2"
     r = np.random.default_rng(401)
@@ -405,6 +594,27 @@ def check_adagrad_step(fn) -> str:
     ``d = (N/M) grad − theta`` (Eq. 8's scaling and the N(0, I) prior), then
     ``G ← G + d²`` and ``theta ← theta + lr d / √G``.  Graded against
     :class:`aevb_np.optim.Adagrad` over three steps (relative tolerance 1e-9).
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(theta, grad, G, lr, N, M) -> (theta_new, G_new)``.
+
+    Returns
+    -------
+    str
+        "Exercise 4.1 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), §5, Eq. (8).
     """
     ex = "4.1"
     r = np.random.default_rng(402)
@@ -444,6 +654,27 @@ def check_gaussian_log_likelihood(fn) -> str:
 
     ``log N(x; mu, diag σ²) = −½ Σ_d (log 2π + log σ_d² + (x_d − mu_d)²/σ_d²)``, nats per
     datapoint; graded against :func:`aevb_np.distributions.log_normal_diag`.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(x, mu, log_var) -> log_lik``.
+
+    Returns
+    -------
+    str
+        "Exercise 5.1 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
     """
     ex = "5.1"
     x, mu, log_var = _gauss_inputs(501)
@@ -464,6 +695,27 @@ def check_gaussian_log_likelihood_grad(fn) -> str:
 
     Graded against central differences of :func:`aevb_np.distributions.log_normal_diag`
     (relative tolerance 1e-6).
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(x, mu, log_var) -> (dmu, dlog_var)``.
+
+    Returns
+    -------
+    str
+        "Exercise 5.2 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
     """
     ex = "5.2"
     x, mu, log_var = _gauss_inputs(502)
@@ -510,6 +762,27 @@ def check_leapfrog(fn) -> str:
     Graded on the exact posterior of a linear-Gaussian model: against
     :func:`aevb_np.hmc.leapfrog` (end position, momentum, gradient; tolerance 1e-9), and the
     energy error must shrink about 4-fold when the step size is halved (second order).
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(z, r, grad, step_size, n_steps, log_prob_and_grad) -> (z, r, grad)``.
+
+    Returns
+    -------
+    str
+        "Exercise 6.1 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (step 1).
     """
     ex = "6.1"
     target, m, S, x, _ = _posterior_target(601)
@@ -561,6 +834,27 @@ def check_appendix_d_estimator(fn) -> str:
     :func:`aevb_np.linear_gaussian.log_marginal`, tolerance 1e-9); with a fitted q (the
     posterior widened 1.3-fold) against :func:`aevb_np.marginal.harmonic_mean_log_px`;
     and it must stay finite when every log p(x, z) is below −1000 nats.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(log_q, log_joint) -> log_px``.
+
+    Returns
+    -------
+    str
+        "Exercise 6.2 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (step 3).
     """
     ex = "6.2"
     _, m, S, x, (W, b, log_var_x) = _posterior_target(603)
@@ -603,6 +897,27 @@ def check_theta_backward(fn) -> str:
     ``J = Σ dtheta ⊙ θ̃ + kl_weight · (−KL(q(θ) ‖ N(0, I)))`` with respect to (mu, log_var),
     the reparameterization path and the KL path summed.  Graded against central
     differences (relative tolerance 1e-6).
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(mu, log_var, zeta, dtheta, kl_weight) -> (dmu, dlog_var)``.
+
+    Returns
+    -------
+    str
+        "Exercise 7.2 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix F.
     """
     ex = "7.2"
     r = np.random.default_rng(701)
@@ -637,6 +952,27 @@ def check_full_vb_bound(fn) -> str:
     θ̃ = mu + σ ζ): the mean over 20 000 draws of (ζ, minibatch) against the exact bound of
     :func:`aevb_np.full_vb.linreg_elbo` within 4 standard errors, and the formula on one
     draw to rounding error.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's function, ``fn(log_lik_minibatch, N, neg_kl_theta) -> float``.
+
+    Returns
+    -------
+    str
+        "Exercise 7.1 passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        ``fn`` is not callable, raises (NotImplementedError: not written yet), returns
+        the wrong type, shape or a non-finite value, or differs from the reference by
+        more than the tolerance; the message names the output, the error and the entry.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix F, Eq. (8).
     """
     ex = "7.1"
     r = np.random.default_rng(702)
@@ -684,6 +1020,19 @@ def strip_solutions(source: str, exercise: str | None = None) -> str:
     The stub is ``raise NotImplementedError("Exercise N.k: title")`` at the indentation of
     the ``### BEGIN SOLUTION`` line; ``exercise`` is the "N.k: title" text.
 
+    Parameters
+    ----------
+    source : str
+        A code cell's source.
+    exercise : str, optional
+        "N.k: title" for the stub's message (default: just "Exercise").
+
+    Returns
+    -------
+    str
+        ``source`` with each block (its BEGIN and END lines included) replaced by the
+        one-line stub; a missing final newline stays missing.
+
     Raises
     ------
     ValueError
@@ -717,6 +1066,17 @@ def find_exercises(nb: dict) -> list[dict]:
     holds a solution block (or, in a student notebook, its stub); its check cell is the next code cell, which calls
     ``exercises.check_*``.
 
+    Parameters
+    ----------
+    nb : dict
+        A notebook as ``json.load`` reads an ``.ipynb`` (nbformat 4).
+
+    Returns
+    -------
+    list of dict
+        One per exercise, in cell order: ``number`` ("2.1"), ``title``, ``cell`` and
+        ``check_cell`` (cell indices), ``grader`` (the ``check_*`` name).
+
     Raises
     ------
     ValueError
@@ -742,7 +1102,23 @@ def find_exercises(nb: dict) -> list[dict]:
 
 
 def make_student_notebook(nb: dict) -> dict:
-    """A copy of ``nb`` with every solution block replaced by its stub (outputs cleared)."""
+    """A copy of ``nb`` with every solution block replaced by its stub (outputs cleared).
+
+    Parameters
+    ----------
+    nb : dict
+        A solved notebook (nbformat 4, as ``json.load`` reads it); not modified.
+
+    Returns
+    -------
+    dict
+        The student notebook: every code cell's outputs and execution count cleared.
+
+    Raises
+    ------
+    ValueError
+        As :func:`find_exercises` and :func:`strip_solutions`.
+    """
     student = copy.deepcopy(nb)
     titles = {e["cell"]: f"{e['number']}: {e['title']}" for e in find_exercises(nb)}
     for i, cell in enumerate(student["cells"]):
@@ -758,10 +1134,24 @@ def make_student_notebook(nb: dict) -> dict:
 def make_student(src_dir, out_dir) -> list[Path]:
     """Write the student version of every ``*.ipynb`` of ``src_dir`` into ``out_dir``.
 
+    Parameters
+    ----------
+    src_dir : path-like
+        Folder of solved notebooks (``notebooks/``).
+    out_dir : path-like
+        Created if missing; notebooks of the same name are overwritten.
+
     Returns
     -------
     list of Path
         The notebooks written, in name order.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``src_dir`` holds no ``*.ipynb``.
+    ValueError
+        As :func:`make_student_notebook`.
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     paths = sorted(src_dir.glob("*.ipynb"))
@@ -778,6 +1168,25 @@ def make_student(src_dir, out_dir) -> list[Path]:
 
 
 def main(argv=None) -> int:
+    """Command line: ``make-student SRC OUT`` or ``list SRC``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 (errors are raised).
+
+    Raises
+    ------
+    SystemExit
+        From argparse: ``--help`` or a missing or unknown command.
+    FileNotFoundError, ValueError
+        As :func:`make_student` and :func:`find_exercises`.
+    """
     parser = argparse.ArgumentParser(prog="python -m aevb_np.exercises", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("make-student", help="write the notebooks with their solutions replaced by stubs")

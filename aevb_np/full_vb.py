@@ -207,6 +207,22 @@ def posterior_mean_params(params: Params) -> Params:
     Useful for :func:`aevb_np.bounds.lower_bound` and :mod:`aevb_np.plots`, which expect
     a point estimate.
 
+    Parameters
+    ----------
+    params : dict
+        ``{"phi", "theta_mu", "theta_log_var"}`` from :func:`init_full_vb_params`.
+
+    Returns
+    -------
+    dict
+        ``{"phi": {...}, "theta": {...}}``, copies of ``params["phi"]`` and
+        ``params["theta_mu"]`` (separate arrays, not one flat buffer).
+
+    Raises
+    ------
+    KeyError
+        ``params`` lacks ``"phi"`` or ``"theta_mu"``.
+
     References
     ----------
     Kingma & Welling (2014), Appendix F, Eq. (24) (μ_θ is the mean of q_φ(θ)).
@@ -450,6 +466,33 @@ def estimate(
     Same returns as :func:`full_vb_estimator`; each of the ``n_theta`` decoders gets its
     own ε.  The closed-form KL is the same in every term, so the average stays unbiased.
 
+    Parameters
+    ----------
+    params : dict
+        ``{"phi", "theta_mu", "theta_log_var"}``.
+    x : ndarray, shape (M, D)
+    rng : numpy.random.Generator
+        Source of ε (L, M, Nz) then ζ, per draw of θ, in that order.
+    n_train : int
+        N, the training-set size (>= M when ``validate``).
+    L : int
+        Draws of z per datapoint and per θ.
+    n_theta : int
+        Draws of θ averaged over.
+    z_estimator : {"A", "B"}
+        Eq. (6) or Eq. (7) for the z part.
+    need_grad : bool
+        If False, return ``(bound, None)``.
+    validate : bool
+        Check the inputs (on the first draw only).
+
+    Returns
+    -------
+    bound : ndarray, shape (M,)
+        The average over the ``n_theta`` draws, nats per datapoint.
+    grads : dict or None
+        ``{"phi", "theta_mu", "theta_log_var"}``: the gradient of ``bound.sum()``.
+
     Raises
     ------
     ConfigError
@@ -665,9 +708,21 @@ def sample_images(params: Params, rng: np.random.Generator, n_theta: int = 5, n_
     Sharing the z's across rows separates the two sources of variation: along a column
     only θ changes, so differences there are the posterior uncertainty over the decoder.
 
+    Parameters
+    ----------
+    params : dict
+        ``{"phi", "theta_mu", "theta_log_var"}``.
+    rng : numpy.random.Generator
+        Source of the n_z codes first, then of one ζ per row.
+    n_theta : int
+        Draws θ ~ q_φ(θ) (rows).
+    n_z : int
+        Draws z ~ N(0, I) (columns), shared by the rows.
+
     Returns
     -------
     ndarray, shape (n_theta, n_z, D)
+        Decoder means, in (0, 1).
 
     References
     ----------
@@ -681,7 +736,25 @@ def sample_images(params: Params, rng: np.random.Generator, n_theta: int = 5, n_
 
 def save_samples(path, params: Params, rng: np.random.Generator, image_shape=(28, 28), n_theta: int = 5,
                  n_z: int = 10, title: str = "") -> None:
-    """PNG grid of :func:`sample_images`: rows are draws θ ~ q_φ(θ), columns draws z ~ p(z)."""
+    """PNG grid of :func:`sample_images`: rows are draws θ ~ q_φ(θ), columns draws z ~ p(z).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The PNG written (atomically).
+    params : dict
+        ``{"phi", "theta_mu", "theta_log_var"}``.
+    rng : numpy.random.Generator
+    image_shape : (h, w)
+        (28, 28) for MNIST, (28, 20) for Frey Face; h·w = D.
+    n_theta, n_z : int
+        Rows and columns (see :func:`sample_images`).
+    title : str
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix F, Fig. 5.
+    """
     from aevb_np import plots
 
     images = sample_images(params, rng, n_theta, n_z)
@@ -694,6 +767,32 @@ def save_posterior_std(path, params: Params, image_shape=(28, 28), array: str = 
 
     The colour scale runs from 0 to the largest σ_θ shown (the prior's σ is 1; a
     trained model's σ_θ are usually far smaller), so the pattern is visible.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The PNG written (atomically).
+    params : dict
+        ``{"phi", "theta_mu", "theta_log_var"}``.
+    image_shape : (h, w)
+        Shape of one image; h·w must be the array's input dimension (D for ``W2``).
+    array : str
+        Decoder array name (``"W2"``; ``"W4"`` or ``"W5"`` for the Gaussian decoder).
+    n_units : int, optional
+        Show only the first ``n_units`` hidden units (default: all).
+    n_cols : int
+        Images per row.
+    title : str
+        Default: "σ_θ of ARRAY, one image per hidden unit".
+
+    Raises
+    ------
+    ShapeError
+        ``array`` is not a 2-D decoder array.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix F, Eq. (24).
     """
     from aevb_np import plots  # sets matplotlib's Agg backend before pyplot is imported
 

@@ -15,7 +15,18 @@ from aevb_np.errors import ConfigError
 
 
 def relative_error(a, b) -> np.ndarray:
-    """Elementwise ``|a − b| / max(1e-8, |a| + |b|)``."""
+    """Elementwise ``|a − b| / max(1e-8, |a| + |b|)``.
+
+    Parameters
+    ----------
+    a, b : array_like, broadcastable
+        E.g. an analytic and a numerical gradient; converted to float64.
+
+    Returns
+    -------
+    ndarray of float64, the broadcast shape
+        Relative errors in [0, 1] (dimensionless).
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
 
@@ -40,10 +51,10 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-3, i
         The array to differentiate with respect to (float64 for meaningful results).
     h : float
         Step.
-    order : {2, 4}
-        Order of the central difference.
     indices : iterable of index tuples, optional
         Only these entries (the rest of the result stays 0); all entries by default.
+    order : {2, 4}
+        Order of the central difference.
 
     Returns
     -------
@@ -75,7 +86,25 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-3, i
 def max_relative_error(f: Callable[[], float], x: np.ndarray, analytic: np.ndarray, h: float = 1e-3, indices=None, order: int = 4) -> float:
     """Largest relative error between ``analytic`` and the central-difference gradient.
 
-    With ``indices`` only those entries are compared.
+    Parameters
+    ----------
+    f : callable
+        No arguments; reads ``x`` (by closure) and returns a float.
+    x : ndarray
+        Perturbed in place one entry at a time and restored (see :func:`numerical_gradient`).
+    analytic : ndarray, same shape as ``x``
+        The gradient to check.
+    h : float
+        Step.
+    indices : iterable of index tuples, optional
+        Only these entries are compared; all entries by default.
+    order : {2, 4}
+        Order of the central difference.
+
+    Returns
+    -------
+    float
+        The largest :func:`relative_error` over the compared entries.
     """
     if indices is None:
         return float(relative_error(analytic, numerical_gradient(f, x, h, order=order)).max())

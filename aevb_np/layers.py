@@ -88,14 +88,47 @@ def affine_backward(
 
 
 def tanh_forward(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Hyperbolic tangent, the hidden nonlinearity of Appendix C (``out=a`` works in place)."""
+    """Hyperbolic tangent, the hidden nonlinearity of Appendix C (``out=a`` works in place).
+
+    Parameters
+    ----------
+    a : ndarray, any shape
+        Pre-activations, e.g. (M, H).
+    out : ndarray, optional
+        Receives the result (same shape as ``a``); may be ``a`` itself.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        ``tanh(a)`` (``out`` if given).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 (Eq. 11), C.2 (Eq. 12).
+    """
     return np.tanh(a, out=out)
 
 
 def tanh_backward(dout: np.ndarray, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Gradient through ``h = tanh(a)``: ``dout * (1 - h**2)``, written from the output ``h``.
 
-    ``out`` (optional) receives the result; it may be ``h`` itself but not ``dout``.
+    Parameters
+    ----------
+    dout : ndarray, shape (M, H)
+        Gradient of the objective with respect to ``h``.
+    h : ndarray, shape (M, H)
+        The forward output ``tanh(a)``.
+    out : ndarray, shape (M, H), optional
+        Receives the result; it may be ``h`` itself but not ``dout``.
+
+    Returns
+    -------
+    ndarray, shape (M, H)
+        The gradient with respect to ``a`` (``out`` if given).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C (the tanh hidden layer), differentiated.
     """
     out = np.multiply(h, h, out=out)  # the three lines are dout * (1.0 - h * h)
     np.subtract(1.0, out, out=out)
@@ -108,6 +141,21 @@ def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
     ``scipy.special.expit`` is evaluated in a form that never exponentiates a large
     positive number, so ``a = ±1e4`` gives exactly 1 or 0 and no warning.
+
+    Parameters
+    ----------
+    a : ndarray, any shape
+    out : ndarray, optional
+        Receives the result (shape of ``a``); may be ``a`` itself.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        Values in [0, 1] (``out`` if given).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 (Eq. 11: y = sigmoid(W2 h + b2)).
     """
     return expit(a, out=out)
 
@@ -115,8 +163,18 @@ def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def softplus(a: np.ndarray, out: np.ndarray | None = None, work: np.ndarray | None = None) -> np.ndarray:
     """``log(1 + exp(a))`` evaluated stably as ``max(a, 0) + log1p(exp(-|a|))``.
 
-    ``out`` and ``work`` (optional, shaped like ``a``, distinct from ``a`` and from each
-    other) receive the result and the intermediate ``log1p(exp(-|a|))``.
+    Parameters
+    ----------
+    a : array_like, any shape
+        Integers are converted to float; float32 stays float32.
+    out, work : ndarray, optional
+        Shaped like ``a``, distinct from ``a`` and from each other: they receive the
+        result and the intermediate ``log1p(exp(-|a|))``.
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        ``softplus(a) >= 0`` (``out`` if given).
     """
     a = np.asarray(a, dtype=np.result_type(a, 0.0))  # integers become floats; float32 stays float32
     t = np.abs(a, out=np.empty_like(a) if work is None else work)
@@ -129,5 +187,15 @@ def softplus(a: np.ndarray, out: np.ndarray | None = None, work: np.ndarray | No
 
 
 def log_sigmoid(a: np.ndarray) -> np.ndarray:
-    """``log sigmoid(a) = -softplus(-a)``, finite for every finite ``a``."""
+    """``log sigmoid(a) = -softplus(-a)``, finite for every finite ``a``.
+
+    Parameters
+    ----------
+    a : array_like, any shape
+
+    Returns
+    -------
+    ndarray, shape of ``a``
+        ``log sigmoid(a) <= 0``, in nats.
+    """
     return -softplus(-a)

@@ -59,6 +59,24 @@ def new_state(algorithm, optimizer, rng: np.random.Generator) -> RunState:
 
     The draws come from ``rng`` in this order: the parameters (§5: N(0, 0.01)), the
     algorithm's own state (MCEM's chains), the first permutation.
+
+    Parameters
+    ----------
+    algorithm : an algorithm part of :mod:`aevb_np.algorithms`
+        Its ``init_params`` and ``init_state`` are called; ``n_train`` is N.
+    optimizer : aevb_np.optim.Adagrad or aevb_np.optim.SGD
+        Stored in the state as it is.
+    rng : numpy.random.Generator
+        The run's generator, stored in the state after the draws.
+
+    Returns
+    -------
+    RunState
+        Counters at 0, ``perm`` a permutation of ``range(N)``.
+
+    References
+    ----------
+    Kingma & Welling (2014), §5 (initialization), Algorithm 1.
     """
     params = algorithm.init_params(rng)
     algorithm.init_state(rng)

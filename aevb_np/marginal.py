@@ -156,6 +156,18 @@ def decoder_architecture(theta) -> tuple[int, int, int, str]:
 
     :func:`aevb_np.model.architecture` needs the encoder; MCEM has none.
 
+    Parameters
+    ----------
+    theta : dict
+        Bernoulli ``{W1 (H, Nz), b1 (H,), W2 (D, H), b2 (D,)}`` or Gaussian
+        ``{W3 (H, Nz), b3, W4 (D, H), b4, W5 (D, H), b5}``.
+
+    Returns
+    -------
+    n_x, n_hidden, n_latent : int
+        D, H and Nz.
+    decoder : {"bernoulli", "gaussian"}
+
     Raises
     ------
     ShapeError
@@ -411,10 +423,28 @@ def fit_gaussian(samples: np.ndarray, cov_scale: float = 1.0, ridge: float = 1e-
 def gaussian_log_density(z: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
     """log N(z; mean_i, C_i) with C_i = chol_i chol_iᵀ, for z of shape (n, M, Nz).
 
+    Parameters
+    ----------
+    z : ndarray, shape (n, M, Nz)
+        n points for each of the M Gaussians.
+    mean : ndarray, shape (M, Nz)
+    chol : ndarray, shape (M, Nz, Nz)
+        Lower-triangular Cholesky factors with a positive diagonal (as
+        :func:`fit_gaussian` returns them).
+
     Returns
     -------
     ndarray, shape (n, M)
         Nats.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        A ``chol_i`` is singular.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (step 2: the density q(z) fitted to the HMC samples).
     """
     Nz = mean.shape[-1]
     chol_inv = np.linalg.inv(chol)  # (M, Nz, Nz), lower triangular
@@ -424,7 +454,25 @@ def gaussian_log_density(z: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> n
 
 
 def gaussian_proposal(mean: np.ndarray, chol: np.ndarray) -> Proposal:
-    """The proposal ``(n, rng) -> (z (n, M, Nz), log q (n, M))`` of the Gaussians N(mean_i, C_i)."""
+    """The proposal ``(n, rng) -> (z (n, M, Nz), log q (n, M))`` of the Gaussians N(mean_i, C_i).
+
+    Parameters
+    ----------
+    mean : ndarray, shape (M, Nz)
+    chol : ndarray, shape (M, Nz, Nz)
+        Lower-triangular factors of C_i with a positive diagonal.
+
+    Returns
+    -------
+    callable
+        ``propose(n, rng)`` draws ``z = mean + chol @ eps`` with eps of shape
+        (n, M, Nz) from ``rng`` (float64) and returns ``z`` and log q(z) in nats, shape
+        (n, M), computed exactly from ``eps``.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (steps 1–2), §5 Fig. 3.
+    """
     Nz = mean.shape[-1]
     log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
 
@@ -829,10 +877,20 @@ def log_joint(theta: dict, x: np.ndarray) -> LogJoint:
 def posterior_target(theta: dict, x: np.ndarray) -> LogJointAndGrad:
     """HMC target for the posteriors p_θ(z_i|x_i): one chain per row of x.
 
-    Returns ``z (M, Nz) -> (log p_θ(x_i, z_i) (M,), g (M, Nz))`` with
-    g = ∇_z log p_θ(z) + ∇_z log p_θ(x|z) = −z + (decoder backprop), the gradient
-    Appendix D writes down; the second term comes from the hand-written
-    :func:`aevb_np.model.log_likelihood_backward`.
+    Parameters
+    ----------
+    theta : dict
+        Decoder arrays (Appendix C.1 or C.2); not checked here.
+    x : ndarray, shape (M, D)
+        One datapoint per chain.
+
+    Returns
+    -------
+    callable
+        ``z (M, Nz) -> (log p_θ(x_i, z_i) (M,), g (M, Nz))`` with
+        g = ∇_z log p_θ(z) + ∇_z log p_θ(x|z) = −z + (decoder backprop), the gradient
+        Appendix D writes down; the second term comes from the hand-written
+        :func:`aevb_np.model.log_likelihood_backward`.  Log-densities in nats.
 
     References
     ----------
@@ -855,6 +913,19 @@ def encoder_proposal(phi: dict, x: np.ndarray) -> Proposal:
 
     Draws z = mu + σ ⊙ eps with eps ~ N(0, I) of shape (n, M, Nz), in the same order
     :func:`aevb_np.bounds.draw_eps` does, so K = 1 reproduces estimator A exactly.
+
+    Parameters
+    ----------
+    phi : dict
+        Encoder arrays ``W3 (H, D), b3, W4 (Nz, H), b4, W5 (Nz, H), b5``.
+    x : ndarray, shape (M, D)
+        The batch; the encoder runs once, here.
+
+    Returns
+    -------
+    callable
+        ``propose(n, rng) -> (z (n, M, Nz), log q_φ(z|x) (n, M))``, log q in nats,
+        computed exactly from eps (float64 draws).
 
     References
     ----------

@@ -146,6 +146,18 @@ def init_params(
 def architecture(params: Params) -> tuple[int, int, int, str]:
     """Read ``(n_x, n_hidden, n_latent, decoder)`` off a parameter dict.
 
+    Parameters
+    ----------
+    params : dict
+        ``{"phi": {...}, "theta": {...}}`` as :func:`init_params` makes it.
+
+    Returns
+    -------
+    n_x, n_hidden, n_latent : int
+        D, H and Nz, read off the encoder's ``W3`` (H, D) and ``W4`` (Nz, H).
+    decoder : {"bernoulli", "gaussian"}
+        ``"bernoulli"`` if ``theta`` holds ``W1`` (Appendix C.1), else ``"gaussian"``.
+
     Raises
     ------
     ShapeError
@@ -287,7 +299,25 @@ def decode(theta: dict, z: np.ndarray, workspace: dict | None = None) -> dict:
 
 
 def decoder_mean(theta: dict, z: np.ndarray) -> np.ndarray:
-    """E[x|z] under the decoder: sigmoid(logits) (Bernoulli) or mu_x (Gaussian); shape (N, D)."""
+    """E[x|z] under the decoder: sigmoid(logits) (Bernoulli) or mu_x (Gaussian); shape (N, D).
+
+    Parameters
+    ----------
+    theta : dict
+        Decoder arrays (see :func:`decode`).
+    z : ndarray, shape (N, Nz)
+        Latent codes.
+
+    Returns
+    -------
+    ndarray, shape (N, D)
+        The decoder's mean, in (0, 1) for both decoders (the Gaussian one's mean goes
+        through a sigmoid, as §5 says for Frey Face).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C, Fig. 4–5 (images are decoder means).
+    """
     out = decode(theta, z)
     return sigmoid(out["logits"]) if "logits" in out else out["mu"]
 

@@ -218,13 +218,36 @@ class Adagrad:
         p += (factor * self.lr) * d / np.sqrt(G)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Accumulators as ``{"phi/W3": G, ...}`` (empty before the first step)."""
+        """Accumulators as ``{"phi/W3": G, ...}`` (empty before the first step).
+
+        Returns
+        -------
+        dict of str to ndarray
+            One accumulator G per parameter array, keyed ``"group/name"``, shaped like
+            the array (the arrays themselves, not copies); ``{}`` before the first step.
+        """
         if self.accumulators is None:
             return {}
         return {f"{g}/{k}": v for g, arrays in self.accumulators.items() for k, v in arrays.items()}
 
     def load_state_dict(self, state: dict[str, np.ndarray], params: Params) -> None:
-        """Restore accumulators saved by :meth:`state_dict` (exact resume)."""
+        """Restore accumulators saved by :meth:`state_dict` (exact resume).
+
+        Parameters
+        ----------
+        state : dict of str to ndarray
+            As :meth:`state_dict` returned it; ``{}`` resets to the state before the
+            first step.
+        params : dict of dict of ndarray
+            The parameters the accumulators belong to (their names, shapes and dtype).
+
+        Raises
+        ------
+        KeyError
+            ``state`` is not empty and lacks a ``"group/name"`` of ``params``.
+        ValueError
+            A saved array does not broadcast to its parameter's shape.
+        """
         if not state:
             self.accumulators = None
             return
@@ -237,7 +260,25 @@ class Adagrad:
 class SGD:
     """Plain stochastic gradient ascent ``θ ← θ + lr · (scale·g − θ)`` on the same objective.
 
-    Parameters and errors as :class:`Adagrad` (without ``eps``).
+    Parameters
+    ----------
+    lr : float
+        Step size (default 0.001).
+    scale : float
+        N/M of Eq. (8) (see :class:`Adagrad`).
+    weight_decay : bool
+        Include ∇ log p(θ) = −θ of the N(0, I) prior (default True).
+    threads : int
+        Threads that share the update; the result does not depend on it.
+
+    Raises
+    ------
+    ConfigError
+        Non-positive or non-finite ``lr`` or ``scale``; ``threads`` < 1.
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (8), §5 (the prior as weight decay).
     """
 
     def __init__(self, lr: float = 0.001, scale: float = 1.0, weight_decay: bool = True, threads: int = 1):
@@ -255,13 +296,35 @@ class SGD:
         p[s:e] += d  # θ ← θ + lr · (scale·g − θ)
 
     def step(self, params: Params, grads: Params) -> None:
-        """One in-place ascent step (see :class:`SGD`)."""
+        """One in-place ascent step (see :class:`SGD`).
+
+        Parameters
+        ----------
+        params : dict of dict of ndarray
+            Updated in place.
+        grads : dict of dict of ndarray
+            Same structure: the gradient of ``Σ_i elbo_i`` over the minibatch.
+        """
         for p, g, _ in _pairs(params, grads, None):
             self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, s, e, scratch))
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """SGD keeps no state."""
+        """SGD keeps no state.
+
+        Returns
+        -------
+        dict
+            Always ``{}``.
+        """
         return {}
 
     def load_state_dict(self, state: dict[str, np.ndarray], params: Params) -> None:
-        """Nothing to restore."""
+        """Nothing to restore.
+
+        Parameters
+        ----------
+        state : dict
+            Ignored (what :meth:`state_dict` returned: ``{}``).
+        params : dict
+            Ignored.
+        """

@@ -79,18 +79,50 @@ def scratch(workspace: dict | None, key: str, shape: tuple[int, ...], dtype) -> 
 
 
 def shapes_of(params: Params) -> Shapes:
-    """The nested dict of shapes of ``params``."""
+    """The nested dict of shapes of ``params``.
+
+    Parameters
+    ----------
+    params : dict of dict of ndarray
+        ``{"phi": {"W3": (H, D), ...}, "theta": {...}}`` or any groups.
+
+    Returns
+    -------
+    dict of dict of tuple
+        The same groups and names, each array's shape.
+    """
     return {g: {k: tuple(v.shape) for k, v in arrays.items()} for g, arrays in params.items()}
 
 
 def zeros_like(params: Params) -> Params:
-    """A zeroed nested dict with the same names, shapes and dtype, backed by one flat buffer."""
+    """A zeroed nested dict with the same names, shapes and dtype, backed by one flat buffer.
+
+    Parameters
+    ----------
+    params : dict of dict of ndarray
+        At least one group with one array; the first array's dtype is used for all.
+
+    Returns
+    -------
+    dict of dict of ndarray
+        Zeros, views into one new flat buffer (see :func:`allocate`).
+    """
     dtype = next(iter(next(iter(params.values())).values())).dtype
     return allocate(shapes_of(params), dtype)[1]
 
 
 def copy(params: Params) -> Params:
-    """A deep copy of ``params`` in a fresh flat buffer."""
+    """A deep copy of ``params`` in a fresh flat buffer.
+
+    Parameters
+    ----------
+    params : dict of dict of ndarray
+
+    Returns
+    -------
+    dict of dict of ndarray
+        The same names, shapes and values, in the first array's dtype.
+    """
     out = zeros_like(params)
     for g, arrays in params.items():
         for k, v in arrays.items():
@@ -101,9 +133,18 @@ def copy(params: Params) -> Params:
 def flat_buffer(params: Params) -> np.ndarray | None:
     """The 1-D buffer every array of ``params`` is a view of, in order, or None.
 
-    Returns None when the arrays are not consecutive views of one contiguous buffer
-    (for example a dict a user assembled by hand); callers then fall back to a loop
-    over the named arrays.
+    Parameters
+    ----------
+    params : dict of dict of ndarray
+        At least one array.
+
+    Returns
+    -------
+    ndarray, shape (P,), or None
+        The shared buffer (P = the total number of entries), if the arrays are
+        consecutive C-contiguous views that cover all of it in dict order; None
+        otherwise (for example a dict a user assembled by hand), and callers then fall
+        back to a loop over the named arrays.
     """
     arrays = [v for group in params.values() for v in group.values()]
     base = arrays[0].base
@@ -121,12 +162,34 @@ def flat_buffer(params: Params) -> np.ndarray | None:
 
 
 def to_flat_dict(params: Params) -> dict[str, np.ndarray]:
-    """``{"phi/W3": array, ...}``: the form saved in ``.npz`` files."""
+    """``{"phi/W3": array, ...}``: the form saved in ``.npz`` files.
+
+    Parameters
+    ----------
+    params : dict of dict of ndarray
+
+    Returns
+    -------
+    dict of str to ndarray
+        Keys ``"group/name"``; the values are the arrays themselves (not copies).
+    """
     return {f"{g}/{k}": v for g, arrays in params.items() for k, v in arrays.items()}
 
 
 def from_flat_dict(flat: dict[str, np.ndarray], dtype=None) -> Params:
     """Inverse of :func:`to_flat_dict`, copying into a fresh flat buffer.
+
+    Parameters
+    ----------
+    flat : dict of str to array_like
+        Keys ``"group/name"`` (e.g. ``"phi/W3"``), at least one.
+    dtype : numpy dtype, optional
+        Of the result; defaults to the first value's dtype.
+
+    Returns
+    -------
+    dict of dict of ndarray
+        ``{group: {name: array}}``, views into one new flat buffer.
 
     Raises
     ------
@@ -149,6 +212,13 @@ def from_flat_dict(flat: dict[str, np.ndarray], dtype=None) -> Params:
 
 def check_params(params, expected: Shapes) -> None:
     """Check that ``params`` has exactly the expected groups, names and shapes.
+
+    Parameters
+    ----------
+    params : object
+        What is checked; should be a dict of dict of float ndarray.
+    expected : dict of dict of tuple
+        ``{"phi": {"W3": (H, D), ...}, ...}`` (e.g. :func:`aevb_np.model.param_shapes`).
 
     Raises
     ------

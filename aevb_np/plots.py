@@ -26,6 +26,12 @@ from aevb_np.errors import ConfigError
 def tile(images: np.ndarray, n_cols: int) -> np.ndarray:
     """Arrange ``images`` of shape (n, h, w) in a grid with ``n_cols`` columns and 1-pixel gaps.
 
+    Parameters
+    ----------
+    images : ndarray, shape (n, h, w)
+    n_cols : int
+        Columns of the grid (>= 1); rows = ceil(n / n_cols).
+
     Returns
     -------
     ndarray, shape (rows·(h+1) − 1, n_cols·(w+1) − 1)
@@ -42,7 +48,20 @@ def tile(images: np.ndarray, n_cols: int) -> np.ndarray:
 
 
 def save_figure(fig, path) -> None:
-    """Save a matplotlib figure as PNG atomically and close it."""
+    """Save a matplotlib figure as PNG atomically and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        Closed afterwards, also on error.
+    path : str or path-like
+        The PNG written (100 dpi, tight bounding box); its folder must exist.
+
+    Raises
+    ------
+    OSError
+        The folder does not exist or cannot be written.
+    """
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
@@ -84,10 +103,23 @@ def save_image_grid(path, images: np.ndarray, image_shape: tuple[int, int], n_co
 def sample_images(params, rng: np.random.Generator, n: int = 100) -> np.ndarray:
     """Decoder means E[x|z] for ``n`` draws z ~ p(z) = N(0, I) (the paper's Fig. 5).
 
+    Parameters
+    ----------
+    params : dict
+        ``{"phi", "theta"}``; Nz is read off ``phi["W4"]``.
+    rng : numpy.random.Generator
+        Source of the n·Nz standard normals.
+    n : int
+        Number of samples.
+
     Returns
     -------
     ndarray, shape (n, D)
         Bernoulli means sigmoid(logits), or the Gaussian decoder's mu_x.
+
+    References
+    ----------
+    Kingma & Welling (2014), Fig. 5, Appendix A.
     """
     Nz = params["phi"]["W4"].shape[0]
     z = rng.standard_normal((n, Nz)).astype(params["theta"][next(iter(params["theta"]))].dtype)
@@ -97,10 +129,25 @@ def sample_images(params, rng: np.random.Generator, n: int = 100) -> np.ndarray:
 def manifold_grid(n: int) -> np.ndarray:
     """z coordinates of Fig. 4: Φ⁻¹ of ``n`` evenly spaced points in (0, 1), per axis.
 
+    Parameters
+    ----------
+    n : int
+        Points per axis (>= 2), at the quantiles (k + ½)/n, k = 0 … n − 1.
+
     Returns
     -------
     ndarray, shape (n·n, 2)
         Row-major over (z2 descending, z1 ascending), so the picture has z2 pointing up.
+
+    Raises
+    ------
+    ConfigError
+        ``n < 2``.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix A, Fig. 4 (the inverse CDF of the Gaussian on a
+    unit-square grid).
     """
     if n < 2:
         raise ConfigError(f"manifold grid size must be at least 2, got {n}")
@@ -112,10 +159,26 @@ def manifold_grid(n: int) -> np.ndarray:
 def save_manifold(path, params, image_shape: tuple[int, int], n: int = 20, title: str = "") -> None:
     """Fig. 4: decoder means over the Φ⁻¹ grid of a model with Nz = 2.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The PNG written.
+    params : dict
+        ``{"phi", "theta"}`` of a model with Nz = 2.
+    image_shape : (h, w)
+        (28, 28) for MNIST, (28, 20) for Frey Face.
+    n : int
+        Grid points per axis (>= 2): n·n images.
+    title : str
+
     Raises
     ------
     ConfigError
-        The model's latent space is not two-dimensional.
+        The model's latent space is not two-dimensional, or ``n < 2``.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix A, Fig. 4.
     """
     Nz = params["phi"]["W4"].shape[0]
     if Nz != 2:
@@ -164,10 +227,18 @@ def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: 
     path : path-like
     logs : dict
         Label → list of log rows (``samples``, ``train_lower_bound``, ``test_lower_bound``),
-        as written to ``log.jsonl`` by :mod:`aevb_np.train`.
+        as written to ``log.jsonl`` by :mod:`aevb_np.train`.  At most four labels are drawn
+        (one colour each).
+    title : str
+    unit : str
+        The y axis's unit (default "nats/datapoint").
     decades : float
         Show only the last this many decades of samples (as the paper's Fig. 2 does), so the
         first few hundred steps, thousands of nats below, do not flatten the curves.
+
+    References
+    ----------
+    Kingma & Welling (2014), Fig. 2.
     """
     import matplotlib.ticker
 

@@ -103,6 +103,70 @@ class TrainConfig:
     Each field's help text (``dataclasses.fields(TrainConfig)[i].metadata["help"]``) is
     also its ``--flag``'s help; ``python -m aevb_np.train --help`` lists them.
     ``lr_auto`` is not a flag: ``--lr auto`` fills it with the trials' record.
+    The constructor checks nothing; :meth:`validate` does (and :func:`train` calls it).
+
+    Parameters
+    ----------
+    dataset : {"mnist", "binarized-mnist", "frey-face"}
+        Frey Face uses the Gaussian decoder, the MNIST variants the Bernoulli one.
+    n_latent : int
+        Nz (default 20).
+    hidden : int, optional
+        Hidden units H of both MLPs; None: 500 for MNIST, 200 for Frey Face (§5).
+    batch_size : int
+        M (§5: 100).
+    samples_per_datapoint : int
+        L (§5: 1).
+    lr : float or "auto"
+        Adagrad's global step size (default 0.02), or ``"auto"`` for §5's trials of
+        0.01, 0.02 and 0.1.
+    lr_trial_samples : int
+        Training samples each ``"auto"`` trial runs for.
+    optimizer : {"adagrad", "sgd"}
+    weight_decay : bool
+        The N(0, I) prior on the parameters as weight decay (§5).
+    estimator : {"A", "B"}
+        SGVB estimator, Eq. (6) or Eq. (7).
+    algorithm : {"aevb", "wake-sleep", "mcem", "full-vb"}
+    epochs : float
+        Budget in passes over the training set (unless ``max_samples``).
+    max_samples : int, optional
+        Budget in training samples evaluated (the x axis of Fig. 2); overrides ``epochs``.
+    seed : int
+        Seed of the run's generator (initialization, data order, noise).
+    eval_every : int
+        Training samples between evaluations.
+    eval_per_decade : int
+        Also evaluate at this many log-spaced sample counts per decade (0: off).
+    eval_train_size : int
+        The train score uses the first this-many training points.
+    eval_test_size : int, optional
+        The test score uses the first this-many test points (None: all).
+    evaluation : {"bound", "appendix-d", "hmc-is", "quadrature"}
+        What is evaluated, nats per datapoint: the lower bound, or log p(x) by
+        Appendix D, by importance sampling with an HMC-fitted proposal, or by quadrature
+        (Nz <= 3).
+    checkpoint_every : int
+        Steps between checkpoints.
+    dtype : {"float64", "float32"}
+        Of the data and parameters.
+    init_std : float
+        Standard deviation of the N(0, 0.01²) initialization (§5).
+    logvar_scale : float
+        Wake-sleep with Adagrad only: the recognition model's log-variance head scaled
+        as the authors' code has it (1: the plain encoder).
+    frey_split : {"random", "tail"}
+        Frey Face test set: a fixed random 365 frames, or the last 197.
+    train_subset : int, optional
+        Train on the first N training points only (Fig. 3: 1000).
+    data_dir : str, optional
+        Folder with the data files (else ``$AEVB_NP_DATA``, then the user cache).
+    lr_auto : dict, optional
+        The record of the ``--lr auto`` trials (:func:`choose_lr`); not a flag.
+
+    References
+    ----------
+    Kingma & Welling (2014), §5.
     """
 
     dataset: str = dataclasses.field(default="mnist", metadata=_opt(
@@ -164,17 +228,36 @@ class TrainConfig:
     lr_auto: dict | None = dataclasses.field(default=None, metadata=_opt("", flag=None))
 
     def resolved_hidden(self) -> int:
-        """Hidden units, with the paper's per-dataset default."""
+        """Hidden units, with the paper's per-dataset default.
+
+        Returns
+        -------
+        int
+            ``hidden`` if set, else 200 for Frey Face and 500 for MNIST (§5).
+        """
         if self.hidden is not None:
             return self.hidden
         return 200 if self.dataset == "frey-face" else 500
 
     def decoder(self) -> str:
-        """Bernoulli for the MNIST variants, Gaussian for Frey Face (§5)."""
+        """Bernoulli for the MNIST variants, Gaussian for Frey Face (§5).
+
+        Returns
+        -------
+        {"bernoulli", "gaussian"}
+            The decoder of Appendix C.1 or C.2.
+        """
         return "gaussian" if self.dataset == "frey-face" else "bernoulli"
 
     def metric(self) -> str:
-        """The key of the log rows' numbers: ``lower_bound`` or ``log_px``."""
+        """The key of the log rows' numbers: ``lower_bound`` or ``log_px``.
+
+        Returns
+        -------
+        {"lower_bound", "log_px"}
+            ``lower_bound`` for ``evaluation="bound"``, ``log_px`` for the
+            marginal-likelihood evaluations.
+        """
         return EVALUATIONS.get(self.evaluation, "lower_bound")
 
     def validate(self) -> None:
@@ -274,6 +357,37 @@ def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.G
     started from :func:`aevb_np.marginal.grid_posterior_start` when Nz <= 3.
     ``quadrature``: log p(x) itself, to grid error (:func:`aevb_np.marginal.quadrature_log_px`,
     Nz <= 3 only).
+
+    Parameters
+    ----------
+    part : an algorithm part of :mod:`aevb_np.algorithms`
+        Gives ``bound``, ``decoder_params`` and ``config.n_latent``.
+    params : dict
+        The part's parameters.
+    x : ndarray, shape (n, D)
+        The points evaluated.
+    evaluation : {"bound", "appendix-d", "hmc-is", "quadrature"}
+        Any other value is treated as ``"hmc-is"`` (:meth:`TrainConfig.validate`
+        refuses unknown values before a run gets here).
+    rng : numpy.random.Generator
+        Source of every draw of the estimate (the run uses a generator of its own,
+        seeded by seed and step, so evaluating does not touch the training stream).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Nats per datapoint: a lower bound, or an estimate of log p(x).
+
+    Raises
+    ------
+    NotImplementedError
+        ``"bound"`` for MCEM, which has no encoder.
+    ShapeError, NonFiniteError, SupportError, ConfigError
+        As the estimator used (bad arrays, non-finite values, Nz > 3 for quadrature).
+
+    References
+    ----------
+    Kingma & Welling (2014), Eq. (10), Appendix D, Appendix F, §5 Fig. 3.
     """
     if evaluation == "bound":
         return part.bound(params, x, rng)
@@ -326,11 +440,37 @@ class DivergenceCheck:
         self.low_steps = 0  # consecutive steps with the objective below its floor
 
     def floor(self, what: str, v: float) -> float:
-        """The floor of ``what``, set by its first value ``v``."""
+        """The floor of ``what``, set by its first value ``v``.
+
+        Parameters
+        ----------
+        what : str
+            Name of the quantity (``"objective"``, ``"train bound"``, ``"test bound"``).
+        v : float
+            Its value now, in nats per datapoint; only the first value of each ``what``
+            sets the floor.
+
+        Returns
+        -------
+        float
+            ``v0 − 10·max(1, |v0|)`` for the first value v0 of ``what``.
+        """
         return self.floors.setdefault(what, v - DIVERGENCE_FACTOR * max(1.0, abs(v)))
 
     def objective(self, v: float) -> str | None:
-        """Check one step's objective: None if the run goes on, else the reason it diverged."""
+        """Check one step's objective: None if the run goes on, else the reason it diverged.
+
+        Parameters
+        ----------
+        v : float
+            The step's value (what ``part.step`` returned), nats per datapoint.
+
+        Returns
+        -------
+        str or None
+            Why the run diverged (``v`` not finite, or below the floor for
+            :data:`DIVERGENCE_PATIENCE` steps in a row), or None.
+        """
         if not math.isfinite(v):
             return f"the objective is {v}"
         floor = self.floor("objective", v)
@@ -341,7 +481,22 @@ class DivergenceCheck:
         return None
 
     def evaluated(self, what: str, v: float, final: bool) -> str | None:
-        """Check an evaluated bound: non-finite, or (at the end of a run) below its floor."""
+        """Check an evaluated bound: non-finite, or (at the end of a run) below its floor.
+
+        Parameters
+        ----------
+        what : str
+            Name of the evaluated number (its floor is kept under this name).
+        v : float
+            Its value, nats per datapoint.
+        final : bool
+            The run's last evaluation: only then is ending below the floor divergence.
+
+        Returns
+        -------
+        str or None
+            Why the run diverged, or None.
+        """
         if not math.isfinite(v):
             return f"the {what} is {v}"
         floor = self.floor(what, v)
@@ -351,11 +506,23 @@ class DivergenceCheck:
 
     @property
     def in_dip(self) -> bool:
+        """True while the objective is below its floor (periodic checkpoints are skipped)."""
         return self.low_steps > 0
 
     @staticmethod
     def state(state: RunState) -> str | None:
-        """None if every parameter and optimizer accumulator is finite, else which is not."""
+        """None if every parameter and optimizer accumulator is finite, else which is not.
+
+        Parameters
+        ----------
+        state : aevb_np.loop.RunState
+            Its ``params`` and ``optimizer.state_dict()`` are checked.
+
+        Returns
+        -------
+        str or None
+            The first non-finite parameter array or accumulator, or None.
+        """
         for group, arrays in state.params.items():
             for name, a in arrays.items():
                 if not np.isfinite(a).all():
@@ -373,6 +540,19 @@ def lr_trial(config: TrainConfig, lr: float, x_train: np.ndarray, x_score: np.nd
              lengths: tuple[int, ...]) -> tuple[list[float | None], str | None]:
     """One §5 trial: the run's own initialization at rate ``lr``, scored after each of ``lengths`` samples.
 
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings (its seed: the same initialization as the run).
+    lr : float
+        The step size tried.
+    x_train : ndarray, shape (N, D)
+        The training set (already checked).
+    x_score : ndarray, shape (n, D)
+        The points the trial is scored on (the first training points).
+    lengths : tuple of int
+        Increasing sample counts at which the trial is scored.
+
     Returns
     -------
     scores : list
@@ -380,7 +560,11 @@ def lr_trial(config: TrainConfig, lr: float, x_train: np.ndarray, x_score: np.nd
         evaluation generator every time); None from the length at which the trial diverged.
     reason : str or None
         Why the trial diverged (a non-finite or runaway objective, non-finite parameters or
-        accumulators, a non-finite score), or None.
+        accumulators, a non-finite score), or None.  Divergence is returned, not raised.
+
+    References
+    ----------
+    Kingma & Welling (2014), §5 (step sizes tried "for the first few iterations").
     """
     trial = dataclasses.replace(config, lr=lr, lr_auto=None)
     part = PARTS[config.algorithm](trial, x_train.shape[1], x_train.shape[0])
@@ -419,6 +603,17 @@ def choose_lr(config: TrainConfig, x_train: np.ndarray, x_score: np.ndarray, log
     diverges scores None and loses.  ``benchmarks/lr_auto_trial_length.py`` shows that
     trials three times as long choose the same rates on the paper's panels.
 
+    Parameters
+    ----------
+    config : TrainConfig
+        Gives the seed, the algorithm, ``lr_trial_samples`` and ``evaluation``.
+    x_train : ndarray, shape (N, D)
+        The training set.
+    x_score : ndarray, shape (n, D)
+        The points the trials are scored on.
+    log : callable
+        ``log(format, *args)`` for one line per trial (default: this module's logger).
+
     Returns
     -------
     dict
@@ -430,6 +625,10 @@ def choose_lr(config: TrainConfig, x_train: np.ndarray, x_score: np.ndarray, log
     ------
     TrainingDivergedError
         Every candidate diverged.
+
+    References
+    ----------
+    Kingma & Welling (2014), §5.
     """
     scores, notes = {}, {}
     for lr in LR_CANDIDATES:
@@ -452,7 +651,22 @@ def choose_lr(config: TrainConfig, x_train: np.ndarray, x_score: np.ndarray, log
 
 
 def effective_lr(config: TrainConfig) -> float:
-    """The step size the run uses: ``lr``, or the rate ``--lr auto`` chose."""
+    """The step size the run uses: ``lr``, or the rate ``--lr auto`` chose.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        With ``lr_auto`` filled in if ``lr == "auto"``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        ``lr == "auto"`` but ``lr_auto`` is None (the trials have not run).
+    """
     return config.lr_auto["chosen"] if config.lr == "auto" else float(config.lr)
 
 
@@ -481,12 +695,31 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 def prepare_run_dir(out: Path, config: TrainConfig, resume: bool, force: bool) -> TrainConfig:
     """Create or check the run folder; on resume return the saved config (with allowed changes).
 
+    Parameters
+    ----------
+    out : path-like
+        The run folder (created with its parents if missing).
+    config : TrainConfig
+        The requested settings.
+    resume : bool
+        Continue the run in ``out``: its saved config is kept, except the fields of
+        :data:`RESUMABLE_CHANGES`, which come from ``config``.
+    force : bool
+        Start again over a run in ``out``: only the files of :data:`RUN_FILES` are removed.
+
+    Returns
+    -------
+    TrainConfig
+        On resume the merged, validated config; otherwise ``config`` with ``hidden``
+        resolved, as written to ``out/config.json``.
+
     Raises
     ------
     ConfigError
         ``out`` holds another run, or files that are not a run's, and neither ``resume``
         nor ``force`` is set; or the resumed run's config contradicts the requested one in
-        a field that may not change.
+        a field that may not change; or ``out`` is not a writable folder, or its
+        ``config.json`` is unreadable.
     """
     out = Path(out)
     cfg_path = out / "config.json"
@@ -793,6 +1026,18 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a bad flag gives one line on stderr (no usage block) and exit status 2."""
 
     def error(self, message):
+        """Print ``PROG: error: MESSAGE`` on stderr and exit with status 2.
+
+        Parameters
+        ----------
+        message : str
+            argparse's message.
+
+        Raises
+        ------
+        SystemExit
+            Always, with code 2.
+        """
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -807,7 +1052,20 @@ def _program_name() -> str:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The CLI's parser, one flag per :class:`TrainConfig` field (help and default from the field)."""
+    """The CLI's parser, one flag per :class:`TrainConfig` field (help and default from the field).
+
+    Parameters
+    ----------
+    prog : str, optional
+        Program name in messages; default ``aevb-train`` or ``python -m aevb_np.train``
+        depending on how it was started.
+
+    Returns
+    -------
+    OneLineErrorParser
+        With the field flags and ``--out``, ``--resume``, ``--force``, ``--download``,
+        ``--no-progress`` and ``--version``.
+    """
     p = OneLineErrorParser(prog=prog or _program_name(),
                            description="Train a variational auto-encoder with AEVB (Kingma & Welling 2014, "
                                        "Algorithm 1), or one of the paper's other algorithms.")
@@ -833,7 +1091,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Map parsed flags to a :class:`TrainConfig` (every field that has a flag)."""
+    """Map parsed flags to a :class:`TrainConfig` (every field that has a flag).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`build_parser`'s ``parse_args``.
+
+    Returns
+    -------
+    TrainConfig
+        Not yet validated (:func:`train` validates it).
+    """
     return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if _flag(f)})
 
 
@@ -847,7 +1116,25 @@ def _explicit_flags(argv, prog: str) -> dict:
 
 
 def main(argv=None) -> int:
-    """Command-line entry point; returns the exit status (2 for a user's mistake)."""
+    """Command-line entry point; returns the exit status (2 for a user's mistake).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 when the run finished; 2 for an :class:`aevb_np.errors.AEVBError` (bad
+        flags, data, a diverged run; the message goes to stderr); 130 when stopped
+        (Ctrl-C or SIGTERM) before the budget was spent, with the command that resumes.
+
+    Raises
+    ------
+    SystemExit
+        From argparse: ``--help`` and ``--version`` (status 0), a bad flag (status 2).
+    """
     prog = _program_name()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(prog).parse_args(argv)
