@@ -227,14 +227,18 @@ def save_bound_curves(path, logs: dict[str, list[dict]], title: str = "", unit: 
     path : path-like
     logs : dict
         Label → list of log rows (``samples``, ``train_lower_bound``, ``test_lower_bound``),
-        as written to ``log.jsonl`` by :mod:`aevb_np.train`.  At most four labels are drawn
-        (one colour each).
+        as written to ``log.jsonl`` by :mod:`aevb_np.train`; at most four (one colour each).
     title : str
     unit : str
         The y axis's unit (default "nats/datapoint").
     decades : float
         Show only the last this many decades of samples (as the paper's Fig. 2 does), so the
         first few hundred steps, thousands of nats below, do not flatten the curves.
+
+    Raises
+    ------
+    ConfigError
+        More than four runs in ``logs``.
 
     References
     ----------
