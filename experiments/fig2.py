@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
-from run_folders import README, read_run, readme_markers, update_readme  # noqa: E402
+from run_folders import README, WALL_TIME_NOTE, read_run, readme_markers, update_readme, wall_time  # noqa: E402
 
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
 from aevb_np.train import TrainConfig, train  # noqa: E402
@@ -187,9 +187,9 @@ def _diff(ours: float | None, paper: float | None) -> str:
 def table(out: Path, panels: list[tuple[str, int]]) -> str:
     """Markdown: ours vs the paper's train/test bound at 10⁶, 10⁷, 10⁸ samples where reached, and at
     the last evaluation of a run that stopped elsewhere."""
-    lines = ["| panel | algorithm | lr (auto) | samples reached | at | train: paper | ours | Δ | "
+    lines = ["| panel | algorithm | lr (auto) | samples reached | wall time | at | train: paper | ours | Δ | "
              "test: paper | ours | Δ |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for dataset, nz in panels:
         panel = paper_curves.fig2_panel(dataset, nz)
         for algorithm in ALGORITHMS:
@@ -209,11 +209,12 @@ def table(out: Path, panels: list[tuple[str, int]]) -> str:
                     cells += [_fmt(paper), _fmt(ours), _diff(ours, paper)]
                 at = f"{point:.0e}" if point in TABLE_POINTS else f"{point:.3g} (last)"
                 lines.append(f"| {panel.replace('Frey', 'Frey Face')} | {LABELS[algorithm]} | {lr_text} | "
-                             f"{reached:.3g} | {at} | " + " | ".join(cells) + " |")
+                             f"{reached:.3g} | {wall_time(rows)} | {at} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Paper values: read from the PDF's vector drawing (`experiments/paper/`), ±0.2 nats on MNIST, "
                  "±3–5 on Frey Face; \"—\": the paper's curve is below the printed axes there. Ours: "
-                 "`experiments/fig2_out/runs/*/log.jsonl`, nats per datapoint (Frey Face: a density, positive).")
+                 "`experiments/fig2_out/runs/*/log.jsonl`, nats per datapoint (Frey Face: a density, positive). "
+                 + WALL_TIME_NOTE)
     return "\n".join(lines) + "\n"
 
 

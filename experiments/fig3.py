@@ -39,7 +39,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
-from run_folders import read_run, readme_markers, update_readme  # noqa: E402
+from run_folders import WALL_TIME_NOTE, read_run, readme_markers, update_readme, wall_time  # noqa: E402
 
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
 from aevb_np.train import TrainConfig, train  # noqa: E402
@@ -109,8 +109,8 @@ def plot(out: Path, n_trains: list[int]) -> Path:
 
 def table(out: Path, n_trains: list[int]) -> str:
     """Markdown: ours vs the paper's log p(x) at 10⁶, 10⁷, 3·10⁷, 6·10⁷ samples and the last evaluation."""
-    lines = ["| N_train | algorithm | lr (auto) | samples reached | at | train: paper | ours | Δ | test: paper | ours | Δ |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| N_train | algorithm | lr (auto) | samples reached | wall time | at | train: paper | ours | Δ | test: paper | ours | Δ |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n in n_trains:
         for algorithm in METHODS:
             config, rows = read_run(run_dir(out, n, algorithm))
@@ -128,10 +128,10 @@ def table(out: Path, n_trains: list[int]) -> str:
                     cells += ["—" if paper is None else f"{paper:.1f}", f"{ours:.1f}",
                               "—" if paper is None else f"{ours - paper:+.1f}"]
                 at = f"{point:.0e}" if point in TABLE_POINTS else f"{point:.3g} (last)"
-                lines.append(f"| {n} | {LABELS[algorithm]} | {lr:g} | {reached:.3g} | {at} | " + " | ".join(cells) + " |")
+                lines.append(f"| {n} | {LABELS[algorithm]} | {lr:g} | {reached:.3g} | {wall_time(rows)} | {at} | " + " | ".join(cells) + " |")
     lines += ["", "log p(x) in nats, by the Appendix D estimator on the first 1000 training and test points; paper "
                   "values read from the PDF's vector drawing (`experiments/paper/`, ±0.2 nats); \"—\": outside the "
-                  "drawn part of the paper's curve."]
+                  "drawn part of the paper's curve. " + WALL_TIME_NOTE]
     return "\n".join(lines) + "\n"
 
 

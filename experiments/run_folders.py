@@ -20,6 +20,17 @@ def read_run(folder: Path) -> tuple[dict | None, list[dict]]:
     return config, rows
 
 
+WALL_TIME_NOTE = ("Wall time: the run's own elapsed time to its last evaluation (training and evaluations, "
+                  "summed over resumptions; not §5's step-size trials), one BLAS thread, on this project's "
+                  "2-core machine shared with other work.")
+
+
+def wall_time(rows: list[dict]) -> str:
+    """The elapsed time logged with a run's last evaluation, as ``"1 h 05 min"`` or ``"7 min"``."""
+    minutes = round(rows[-1]["train_seconds"] / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
 def readme_markers(name: str, script: str) -> tuple[str, str]:
     """The two comments that delimit the block ``script --update-readme`` writes."""
     return f"<!-- {name}:start (written by {script} --update-readme) -->", f"<!-- {name}:end -->"

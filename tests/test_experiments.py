@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,8 @@ def test_fig2_quick_trains_both_algorithms_and_draws_the_panel(tmp_path, capsys,
         assert json.loads(rows[-1])["samples"] == 3000, algorithm
     table = (tmp_path / "fig2_table.md").read_text()
     assert "| Frey Face Nz=2 | AEVB | " in table and "| Frey Face Nz=2 | Wake-Sleep | " in table
-    assert "| 3e+03 | 3e+03 (last) |" in table  # the budget reached, and the row of the last evaluation
+    # the budget reached, the run's wall time (minutes, from its log), and the row of the last evaluation
+    assert re.search(r"\| 3e\+03 \| \d+ min \| 3e\+03 \(last\) \|", table), table
     # Running again continues the same runs (resume) instead of refusing or restarting.
     assert fig2.main(["--quick", "--out", str(tmp_path), "--jobs", "1"]) == 0
     assert fig2.main(["--plot-only", "--quick", "--out", str(tmp_path)]) == 0
@@ -130,3 +132,12 @@ def test_fig3_table_committed_is_the_one_the_committed_logs_give():
         pytest.skip("no Fig. 3 runs committed yet")
     assert fig3.table(fig3.DEFAULT_OUT, [1000, 50_000]) == committed.read_text()
     assert committed.read_text() in (EXPERIMENTS.parent / "README.md").read_text()
+
+
+def test_wall_time_is_the_last_rows_elapsed_seconds_in_hours_and_minutes():
+    run_folders = _load("run_folders")
+    rows = [{"train_seconds": 5.0}]
+    assert run_folders.wall_time(rows + [{"train_seconds": 29.0}]) == "0 min"
+    assert run_folders.wall_time(rows + [{"train_seconds": 754.3}]) == "13 min"
+    assert run_folders.wall_time(rows + [{"train_seconds": 3600.0}]) == "1 h 00 min"
+    assert run_folders.wall_time(rows + [{"train_seconds": 3344.7 + 3600}]) == "1 h 56 min"
