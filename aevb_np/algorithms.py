@@ -95,7 +95,22 @@ class _Part:
         decay = self.config.weight_decay and self.weight_decay_applies
         if self.config.optimizer == "sgd":
             return optim.SGD(lr, scale=scale, weight_decay=decay)
-        return optim.Adagrad(lr, scale=scale, weight_decay=decay, reparam=self.reparam())
+        return optim.Adagrad(lr, scale=scale, weight_decay=decay, reparam=self.reparam(),
+                             warmup=getattr(self.config, "adagrad_warmup", 0))
+
+    def _scaled_heads(self) -> dict[str, float]:
+        """``{"phi/W5": s}`` and/or ``{"theta/W5": s}``: log-variance heads log σ² = s·u·h + b5
+        with u the parameter (N(0, I) prior) and the head started at 0, as the authors' code
+        has them (``--logvar-scale`` for the encoder, ``--decoder-logvar-scale`` for the
+        Gaussian decoder; s = 1, the default, is the plain head of Appendix C.2)."""
+        heads = {}
+        s_enc = getattr(self.config, "logvar_scale", 1.0)
+        s_dec = getattr(self.config, "decoder_logvar_scale", 1.0)
+        if s_enc != 1.0:
+            heads["phi/W5"] = s_enc
+        if s_dec != 1.0:
+            heads["theta/W5"] = s_dec
+        return heads
 
     def reparam(self) -> dict[str, float] | None:
         """Arrays the optimizer steps in a scaled parametrization (see ``optim.Adagrad``).
@@ -134,6 +149,14 @@ class _Part:
         """
         c = self.config
         return model.init_params(self.n_x, c.resolved_hidden(), c.n_latent, self.decoder, rng, c.init_std, self.dtype)
+
+    def _zero_scaled_heads(self, params):
+        """The authors start a scaled log-variance head at 0 (weights and bias): σ² = 1."""
+        for key in self._scaled_heads():
+            group, name = key.split("/")
+            params[group][name][...] = 0.0
+            params[group]["b" + name[1:]][...] = 0.0
+        return params
 
     def init_state(self, rng) -> None:
         """Per-datapoint state drawn after the parameters (none but MCEM's chains).
@@ -237,6 +260,37 @@ class AEVB(_Part):
 
     name, shown, scale_in_estimator = "aevb", "lower bound", True
 
+    def reparam(self):
+        """The log-variance heads scaled by ``--logvar-scale`` / ``--decoder-logvar-scale``.
+
+        Returns
+        -------
+        dict or None
+            ``{"phi/W5": s}`` and/or ``{"theta/W5": s_dec}`` for each scale that is not 1;
+            None by default (Appendix C's plain heads).
+        """
+        return self._scaled_heads() or None
+
+    def init_params(self, rng):
+        """§5's initialization, with each scaled log-variance head at 0 (as the authors' code).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator.
+
+        Returns
+        -------
+        dict
+            ``{"phi": {...}, "theta": {...}}`` as :func:`aevb_np.model.init_params`.
+
+        Raises
+        ------
+        ConfigError
+            As :func:`aevb_np.model.init_params`.
+        """
+        return self._zero_scaled_heads(super().init_params(rng))
+
     def step(self, params, x_train, idx, rng, opt) -> float:
         """One update of Algorithm 1: ε ~ N(0, I), the SGVB gradient of Eq. (8), the optimizer.
 
@@ -308,12 +362,12 @@ class WakeSleep(_Part):
         """
         # --logvar-scale s: log σ² = s·(W5/s)·h + b5 with the N(0, I) prior on W5/s, the
         # parametrization of the authors' wake-sleep recognition model (anglepy MLBN_Inverse,
-        # logvar_factor = 0.1).  s = 1 is the plain encoder (the default).
-        s = self.config.logvar_scale
-        return None if s == 1.0 else {"phi/W5": s}
+        # logvar_factor = 0.1).  s = 1 is the plain encoder (the default).  Likewise the
+        # decoder's head with --decoder-logvar-scale (see _Part._scaled_heads).
+        return self._scaled_heads() or None
 
     def init_params(self, rng):
-        """As the other parts (§5), with the log-variance head at 0 if ``logvar_scale != 1``.
+        """As the other parts (§5), with each scaled log-variance head at 0.
 
         Parameters
         ----------
@@ -324,7 +378,8 @@ class WakeSleep(_Part):
         -------
         dict
             ``{"phi", "theta"}`` as :meth:`AEVB.init_params`; with ``logvar_scale != 1``,
-            ``phi["W5"]`` and ``phi["b5"]`` are zero (as the authors' code starts them).
+            ``phi["W5"]`` and ``phi["b5"]`` are zero, and with ``decoder_logvar_scale != 1``
+            ``theta["W5"]`` and ``theta["b5"]`` (as the authors' code starts them).
 
         Raises
         ------
@@ -335,11 +390,7 @@ class WakeSleep(_Part):
         ----------
         Kingma & Welling (2014), §5.
         """
-        params = super().init_params(rng)
-        if self.config.logvar_scale != 1.0:  # the authors start the log-variance head at 0
-            params["phi"]["W5"][...] = 0.0
-            params["phi"]["b5"][...] = 0.0
-        return params
+        return self._zero_scaled_heads(super().init_params(rng))  # the heads start at 0
 
     def step(self, params, x_train, idx, rng, opt) -> float:
         """One wake-sleep update: the wake gradient for θ and the sleep gradient for φ, then the optimizer.

@@ -124,6 +124,14 @@ class Adagrad:
     threads : int
         Threads that share the update (default 1; 2 on an otherwise idle 2-core machine
         when BLAS uses 2 threads too).  The result does not depend on it.
+    warmup : int
+        Steps at the start that only accumulate ``G ← G + g²`` and leave the parameters
+        where they are (default 0: every step moves them).  The authors' code does this:
+        anglepy ``wzoptim.py`` skips the update for the first 100 minibatches of its
+        variational auto-encoder (``step_va``, ``warmup=100``) and the first 10 of its
+        earlier AEVB form (``step_pvem``), so the first real step is ``lr·g/√G`` with
+        ``G`` already holding ``warmup + 1`` squared gradients, about ``lr/√(warmup+1)``
+        per entry instead of ``lr``.  Not in the paper's text.
     reparam : dict, optional
         ``{"group/name": s}``: those arrays W are stepped as Adagrad steps a parameter
         ``u = W/s`` that the network multiplies by s (the network sees ``W = s·u``), with
@@ -141,7 +149,7 @@ class Adagrad:
     ------
     ConfigError
         Non-positive or non-finite ``lr``, ``scale`` or ``eps`` or a ``reparam`` factor;
-        ``threads`` < 1.
+        ``threads`` < 1; ``warmup`` not a non-negative integer.
 
     References
     ----------
@@ -149,8 +157,12 @@ class Adagrad:
     """
 
     def __init__(self, lr: float = 0.02, scale: float = 1.0, weight_decay: bool = True, eps: float = 1e-8,
-                 threads: int = 1, reparam: dict[str, float] | None = None):
+                 threads: int = 1, reparam: dict[str, float] | None = None, warmup: int = 0):
         self.lr = _check_positive("lr", lr)
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+            raise ConfigError(f"warmup must be a non-negative integer, got {warmup!r}")
+        self.warmup = int(warmup)
+        self.warmup_done = 0  # warmup steps taken so far (only accumulated)
         self.scale = _check_positive("scale", scale)
         self.eps = _check_positive("eps", eps)
         self.weight_decay = bool(weight_decay)
@@ -168,6 +180,13 @@ class Adagrad:
         elif g is not out:
             out[...] = g
         return out
+
+    def _accumulate(self, p, g, G, s, e, scratch):
+        """Entries s:e, a warmup step: G ← G + g² only."""
+        d, t = scratch[0, : e - s], scratch[1, : e - s]
+        self._ascent_direction(p[s:e], g[s:e], d)
+        np.multiply(d, d, out=t)
+        G[s:e] += t
 
     def _update(self, p, g, G, s, e, scratch):
         """Entries s:e of one flat array; ``scratch`` rows hold d and a temporary t."""
@@ -195,6 +214,9 @@ class Adagrad:
             for arrays in self.accumulators.values():
                 for G in arrays.values():
                     G.fill(self.eps)
+        if self.warmup_done < self.warmup:
+            self._warmup_step(params, grads)
+            return
         if not self.reparam:
             for p, g, G in _pairs(params, grads, self.accumulators):
                 self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
@@ -208,6 +230,22 @@ class Adagrad:
                     self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
                 else:
                     self._update_reparam(p, g, G, factor)
+
+    def _warmup_step(self, params: Params, grads: Params) -> None:
+        """Accumulate G from this step's ascent direction; the parameters stay."""
+        for group, arrays in params.items():
+            for name, p in arrays.items():
+                g, G = grads[group][name], self.accumulators[group][name]
+                factor = self.reparam.get(f"{group}/{name}")
+                if factor is None:
+                    p, g, G = p.reshape(-1), g.reshape(-1), G.reshape(-1)
+                    self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._accumulate(p, g, G, s, e, scratch))
+                else:
+                    d = (factor * self.scale) * g
+                    if self.weight_decay:
+                        d -= p / factor
+                    G += d * d
+        self.warmup_done += 1
 
     def _update_reparam(self, p, g, G, factor):
         """Adagrad on u = W/factor under N(0, I), written in W (see ``reparam``)."""
@@ -225,10 +263,14 @@ class Adagrad:
         dict of str to ndarray
             One accumulator G per parameter array, keyed ``"group/name"``, shaped like
             the array (the arrays themselves, not copies); ``{}`` before the first step.
+            With a ``warmup``, also ``"warmup/done"``: the count of warmup steps taken.
         """
         if self.accumulators is None:
             return {}
-        return {f"{g}/{k}": v for g, arrays in self.accumulators.items() for k, v in arrays.items()}
+        state = {f"{g}/{k}": v for g, arrays in self.accumulators.items() for k, v in arrays.items()}
+        if self.warmup:
+            state["warmup/done"] = np.array(self.warmup_done, dtype=np.int64)
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray], params: Params) -> None:
         """Restore accumulators saved by :meth:`state_dict` (exact resume).
@@ -250,7 +292,10 @@ class Adagrad:
         """
         if not state:
             self.accumulators = None
+            self.warmup_done = 0
             return
+        if self.warmup:
+            self.warmup_done = int(state["warmup/done"]) if "warmup/done" in state else self.warmup
         self.accumulators = zeros_like(params)
         for g, arrays in self.accumulators.items():
             for k, v in arrays.items():

@@ -215,9 +215,16 @@ class TrainConfig:
     init_std: float = dataclasses.field(default=0.01, metadata=_opt(
         "standard deviation of the N(0, 0.01²) initialization (§5)"))
     logvar_scale: float = dataclasses.field(default=1.0, metadata=_opt(
-        "wake-sleep only: the recognition model's log-variance head as the authors' code has it, "
+        "wake-sleep and AEVB: the recognition model's log-variance head as the authors' code has it, "
         "log σ² = s·u·h + b5 with u ~ N(0, I) the parameter and the head starting at 0 (anglepy "
         "MLBN_Inverse, s = 0.1); 1 is the paper's 'same encoder as AEVB'"))
+    decoder_logvar_scale: float = dataclasses.field(default=1.0, metadata=_opt(
+        "Frey Face (Gaussian decoder), AEVB and wake-sleep: the decoder's log-variance head as "
+        "log σ² = s·u·h + b5 with u ~ N(0, I) the parameter and the head starting at 0; 1 (default) is "
+        "Appendix C.2's plain head (a diagnostic: anglepy's own decoders leave this head unscaled)"))
+    adagrad_warmup: int = dataclasses.field(default=0, metadata=_opt(
+        "Adagrad: the first K steps only accumulate squared gradients and do not move the parameters "
+        "(anglepy wzoptim step_va: 100, step_pvem: 10; not in the paper); 0 (default): off", metavar="K"))
     frey_split: str = dataclasses.field(default="random", metadata=_opt(
         "Frey Face split: a fixed random 365 test frames (default, as Fig. 2 uses) or the last 197",
         choices=data_mod.FREY_SPLITS))
@@ -292,8 +299,17 @@ class TrainConfig:
         positive_real("epochs", self.epochs)
         positive_real("init_std", self.init_std)
         positive_real("logvar_scale", self.logvar_scale)
-        if self.logvar_scale != 1.0 and (self.algorithm != "wake-sleep" or self.optimizer != "adagrad"):
-            raise ConfigError("--logvar-scale applies to --algorithm wake-sleep with --optimizer adagrad only")
+        if self.logvar_scale != 1.0 and (self.algorithm not in ("wake-sleep", "aevb") or self.optimizer != "adagrad"):
+            raise ConfigError("--logvar-scale applies to --algorithm wake-sleep or aevb with --optimizer adagrad only")
+        positive_real("decoder_logvar_scale", self.decoder_logvar_scale)
+        if self.decoder_logvar_scale != 1.0 and (self.algorithm not in ("wake-sleep", "aevb")
+                                                 or self.optimizer != "adagrad" or self.dataset != "frey-face"):
+            raise ConfigError("--decoder-logvar-scale applies to the Gaussian decoder (--dataset frey-face) with "
+                              "--algorithm aevb or wake-sleep and --optimizer adagrad only")
+        if isinstance(self.adagrad_warmup, bool) or not isinstance(self.adagrad_warmup, int) or self.adagrad_warmup < 0:
+            raise ConfigError(f"--adagrad-warmup must be a non-negative integer, got {self.adagrad_warmup!r}")
+        if self.adagrad_warmup and self.optimizer != "adagrad":
+            raise ConfigError("--adagrad-warmup applies to --optimizer adagrad only")
         if isinstance(self.eval_per_decade, bool) or not isinstance(self.eval_per_decade, int) or self.eval_per_decade < 0:
             raise ConfigError(f"--eval-per-decade must be a non-negative integer, got {self.eval_per_decade!r}")
         if self.algorithm in ("wake-sleep", "mcem") and (self.estimator != "B" or self.samples_per_datapoint != 1):

@@ -366,11 +366,63 @@ def test_logvar_scale_gives_wake_sleep_the_authors_log_variance_head(tmp_path, m
     assert json.loads((tmp_path / "ls" / "config.json").read_text())["logvar_scale"] == 0.1
 
 
-def test_logvar_scale_is_a_flag_and_only_for_wake_sleep_with_adagrad(tmp_path, capsys):
+def test_logvar_scale_is_a_flag_and_only_for_wake_sleep_or_aevb_with_adagrad(tmp_path, capsys):
     args = build_parser("t").parse_args(["--algorithm", "wake-sleep", "--logvar-scale", "0.1"])
     assert args.logvar_scale == 0.1
-    for bad in (dict(algorithm="aevb"), dict(algorithm="wake-sleep", optimizer="sgd")):
+    TrainConfig(algorithm="aevb", logvar_scale=0.1).validate()  # anglepy's AEVB encoder has it too
+    for bad in (dict(algorithm="full-vb"), dict(algorithm="wake-sleep", optimizer="sgd"),
+                dict(algorithm="aevb", optimizer="sgd")):
         with pytest.raises(ConfigError, match="--logvar-scale"):
             TrainConfig(logvar_scale=0.1, **bad).validate()
     with pytest.raises(ConfigError, match="--logvar-scale"):
         TrainConfig(algorithm="wake-sleep", logvar_scale=-1.0).validate()
+
+
+# --------------------------------------------------------------------------- Frey Face diagnostics of the authors' code
+
+
+def test_logvar_scales_give_aevb_scaled_heads_started_at_zero_and_default_runs_are_unchanged(tmp_path):
+    """--logvar-scale (encoder) and --decoder-logvar-scale (Gaussian decoder) for AEVB: the heads
+    start at 0 and the optimizer steps them as s·u; without them the parameters are the plain draw."""
+    from aevb_np.algorithms import PARTS
+
+    plain_cfg = TrainConfig(dataset="frey-face", hidden=7, n_latent=3, dtype="float64")
+    plain = PARTS["aevb"](plain_cfg, 560, 50)
+    p0 = plain.init_params(np.random.default_rng(3))
+    assert plain.make_optimizer(0.01).reparam == {} and plain.make_optimizer(0.01).warmup == 0
+    ref = model.init_params(560, 7, 3, "gaussian", np.random.default_rng(3))
+    for g in ref:
+        for k in ref[g]:
+            np.testing.assert_array_equal(p0[g][k], ref[g][k], err_msg=f"{g}/{k}")
+    cfg = TrainConfig(dataset="frey-face", hidden=7, n_latent=3, dtype="float64", logvar_scale=0.1,
+                      decoder_logvar_scale=0.2, adagrad_warmup=4)
+    cfg.validate()
+    part = PARTS["aevb"](cfg, 560, 50)
+    p1 = part.init_params(np.random.default_rng(3))
+    for g in ("phi", "theta"):
+        assert not p1[g]["W5"].any() and not p1[g]["b5"].any()
+        np.testing.assert_array_equal(p1[g]["W4"], p0[g]["W4"])  # the rest is the same draw
+    opt = part.make_optimizer(0.01)
+    assert opt.reparam == {"phi/W5": 0.1, "theta/W5": 0.2} and opt.warmup == 4
+
+
+def test_frey_diagnostic_flags_run_and_are_refused_where_they_mean_nothing(tmp_path):
+    args = build_parser("t").parse_args(["--dataset", "frey-face", "--decoder-logvar-scale", "0.1",
+                                         "--adagrad-warmup", "100"])
+    assert args.decoder_logvar_scale == 0.1 and args.adagrad_warmup == 100
+    status = main(["--dataset", "frey-face", "--hidden", "10", "--n-latent", "2", "--max-samples", "600",
+                   "--decoder-logvar-scale", "0.1", "--adagrad-warmup", "3", "--eval-train-size", "50",
+                   "--out", str(tmp_path / "d"), "--no-progress"])
+    assert status == 0
+    saved = json.loads((tmp_path / "d" / "config.json").read_text())
+    assert saved["decoder_logvar_scale"] == 0.1 and saved["adagrad_warmup"] == 3
+    log = [json.loads(line) for line in (tmp_path / "d" / "log.jsonl").read_text().splitlines()]
+    assert np.isfinite(log[-1]["test_lower_bound"])
+    for bad in (dict(), dict(dataset="frey-face", algorithm="full-vb"), dict(dataset="frey-face", optimizer="sgd")):
+        with pytest.raises(ConfigError, match="--decoder-logvar-scale"):
+            TrainConfig(decoder_logvar_scale=0.1, **bad).validate()
+    with pytest.raises(ConfigError, match="--decoder-logvar-scale"):
+        TrainConfig(dataset="frey-face", decoder_logvar_scale=0.0).validate()
+    for bad in (dict(adagrad_warmup=-1), dict(adagrad_warmup=2.5), dict(adagrad_warmup=5, optimizer="sgd")):
+        with pytest.raises(ConfigError, match="--adagrad-warmup"):
+            TrainConfig(**bad).validate()

@@ -142,6 +142,63 @@ def test_reparam_is_adagrad_on_u_equal_W_over_s_written_in_W(weight_decay):
             np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
 
 
+@pytest.mark.parametrize("reparam", [None, {"phi/W5": 0.1}])
+def test_warmup_steps_only_accumulate_then_adagrad_goes_on_from_the_filled_accumulators(reparam):
+    """warmup K (anglepy wzoptim step_va): K steps add g² to G and leave θ alone; then plain Adagrad."""
+    params, _, r = small_model("gaussian")
+    start = P.to_flat_dict(P.copy(params))
+    ref = P.to_flat_dict(P.copy(params))
+    acc = {k: np.full_like(v, 1e-8) for k, v in ref.items()}
+    s = (reparam or {}).get("phi/W5")
+    if s is not None:
+        ref["phi/W5"] = ref["phi/W5"] / s  # the reference steps u = W5/s
+    opt = optim.Adagrad(lr=0.05, scale=30.0, weight_decay=True, reparam=reparam, warmup=3)
+    for step in range(6):
+        grads, flat_g = _random_grads(params, r)
+        for k in ref:
+            g = flat_g[k] * (s if k == "phi/W5" and s is not None else 1.0)
+            new, acc[k] = plain_adagrad(ref[k], g, acc[k], 0.05, 30.0, True)
+            if step >= 3:
+                ref[k] = new
+        opt.step(params, grads)
+        if step < 3:
+            for k, v in P.to_flat_dict(params).items():
+                np.testing.assert_array_equal(v, start[k], err_msg=k)
+        assert int(opt.state_dict()["warmup/done"]) == min(step + 1, 3)
+    if s is not None:
+        ref["phi/W5"] = ref["phi/W5"] * s
+    for k, v in P.to_flat_dict(params).items():
+        np.testing.assert_allclose(v, ref[k], rtol=1e-12, atol=1e-15, err_msg=k)
+    # An exact resume: a fresh optimizer loaded from the state continues identically.
+    state = {k: v.copy() for k, v in opt.state_dict().items()}
+    again = optim.Adagrad(lr=0.05, scale=30.0, weight_decay=True, reparam=reparam, warmup=3)
+    again.load_state_dict(state, params)
+    copy = P.copy(params)
+    grads, _ = _random_grads(params, r)
+    opt.step(params, grads)
+    again.step(copy, grads)
+    for k, v in P.to_flat_dict(params).items():
+        np.testing.assert_array_equal(v, P.to_flat_dict(copy)[k], err_msg=k)
+
+
+def test_warmup_zero_is_the_default_and_keeps_the_state_as_before():
+    params, _, r = small_model("bernoulli")
+    opt, default = optim.Adagrad(lr=0.05, warmup=0), optim.Adagrad(lr=0.05)
+    copy = P.copy(params)
+    grads, _ = _random_grads(params, r)
+    opt.step(params, grads)
+    default.step(copy, grads)
+    assert "warmup/done" not in opt.state_dict()
+    for k, v in P.to_flat_dict(params).items():
+        np.testing.assert_array_equal(v, P.to_flat_dict(copy)[k], err_msg=k)
+
+
+@pytest.mark.parametrize("warmup", [-1, 1.5, True, "10"])
+def test_a_bad_warmup_is_a_config_error(warmup):
+    with pytest.raises(ConfigError, match="warmup"):
+        optim.Adagrad(warmup=warmup)
+
+
 def test_a_bad_reparam_factor_is_a_config_error():
     with pytest.raises(ConfigError, match="reparam"):
         optim.Adagrad(reparam={"phi/W5": 0.0})
