@@ -75,31 +75,49 @@ def run_one(config: TrainConfig, folder: Path) -> list[dict]:
     return train(config, folder, resume=(folder / "config.json").exists(), progress=False)["log"]
 
 
+def _legend_handles() -> list:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=COLOURS[a], lw=2, label=LABELS[a]) for a in METHODS]
+    handles += [Line2D([], [], color="k", ls="-", label="train"), Line2D([], [], color="k", ls="--", label="test"),
+                Line2D([], [], color="0.3", lw=1.6, marker="o", ms=3, label="ours (evaluations)"),
+                Line2D([], [], color="0.3", lw=1.0, alpha=0.35, label="paper")]
+    return handles
+
+
 def plot(out: Path, n_trains: list[int]) -> Path:
-    """``fig3.png``: one panel per N_train, ours (colour) over the paper's curves (grey)."""
+    """``fig3.png``: one column per N_train; ours (points, full colour) over the paper's curves
+    (thin, pale, the same colour per algorithm). The top row has the paper's axes (linear x,
+    millions); the bottom row the same on a log x axis, where short runs are legible."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(n_trains), figsize=(5.6 * len(n_trains), 4.3), squeeze=False)
-    for ax, n in zip(axes[0], n_trains):
+    fig, axes = plt.subplots(2, len(n_trains), figsize=(5.6 * len(n_trains), 8.2), squeeze=False)
+    for col, n in enumerate(n_trains):
         panel = f"Fig3 Ntrain={n}"
-        for algorithm in METHODS:
-            for split, style in (("train", "-"), ("test", "--")):
-                c = paper_curves.curve(panel, algorithm, split)
-                if c is not None:
-                    ax.plot(*c, style, color="0.6", lw=0.9, label=f"paper ({split})" if algorithm == "aevb" else None)
-                rows = [r for r in read_run(run_dir(out, n, algorithm))[1] if r["samples"] > 0]
-                if rows:
-                    ax.plot([r["samples"] / 1e6 for r in rows], [r[f"{split}_log_px"] for r in rows], style + "o",
-                            ms=3, color=COLOURS[algorithm], label=f"{LABELS[algorithm]} {split}")
         (x0, x1), (y0, y1) = AXES.get(n, ((0, None), (None, None)))
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_title(f"MNIST, $N_{{train}}$ = {n}, $N_z$ = {N_LATENT}", fontsize=10)
-        ax.set_xlabel("# training samples evaluated (millions)")
-        ax.set_ylabel("estimated log p(x) (nats)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("Fig. 3 of Kingma & Welling (2014) with aevb_np (colour) over the paper's curves (grey)", fontsize=10)
+        for row, ax in enumerate(axes[:, col]):
+            for algorithm in METHODS:
+                for split, style in (("train", "-"), ("test", "--")):
+                    c = paper_curves.curve(panel, algorithm, split)
+                    if c is not None:
+                        ax.plot(*c, style, color=COLOURS[algorithm], lw=1.0, alpha=0.35)
+                    rows = [r for r in read_run(run_dir(out, n, algorithm))[1] if r["samples"] > 0]
+                    if rows:
+                        ax.plot([r["samples"] / 1e6 for r in rows], [r[f"{split}_log_px"] for r in rows],
+                                style + "o", ms=3, lw=1.6, color=COLOURS[algorithm])
+            if row == 0:
+                ax.set_xlim(x0, x1)
+                ax.set_title(f"MNIST, $N_{{train}}$ = {n}, $N_z$ = {N_LATENT} (the paper's axes)", fontsize=10)
+            else:
+                ax.set_xscale("log")
+                ax.set_xlim(0.1, x1)
+                ax.set_title(f"the same, log x", fontsize=10)
+            ax.set_ylim(y0, y1)
+            ax.set_xlabel("# training samples evaluated (millions)")
+            ax.set_ylabel("estimated log p(x) (nats)")
+            ax.grid(alpha=0.3)
+        axes[0, col].legend(handles=_legend_handles(), fontsize=7, loc="lower right", ncol=2)
+    fig.suptitle("Fig. 3 of Kingma & Welling (2014): aevb_np (points) over the paper's curves (thin, pale)", fontsize=10)
     fig.tight_layout()
     path = out / "fig3.png"
     fig.savefig(path, dpi=120)
