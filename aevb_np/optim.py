@@ -214,46 +214,33 @@ class Adagrad:
             for arrays in self.accumulators.values():
                 for G in arrays.values():
                     G.fill(self.eps)
-        if self.warmup_done < self.warmup:
-            self._warmup_step(params, grads)
-            return
+        warming = self.warmup_done < self.warmup  # a warm-up step only fills G (see ``warmup``)
+        update = self._accumulate if warming else self._update
         if not self.reparam:
             for p, g, G in _pairs(params, grads, self.accumulators):
-                self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
-            return
-        for group, arrays in params.items():
-            for name, p in arrays.items():
-                g, G = grads[group][name], self.accumulators[group][name]
-                factor = self.reparam.get(f"{group}/{name}")
-                if factor is None:
-                    p, g, G = p.reshape(-1), g.reshape(-1), G.reshape(-1)
-                    self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._update(p, g, G, s, e, scratch))
-                else:
-                    self._update_reparam(p, g, G, factor)
+                self._chunks.run(p.size, p.dtype, lambda s, e, scratch: update(p, g, G, s, e, scratch))
+        else:
+            for group, arrays in params.items():
+                for name, p in arrays.items():
+                    g, G = grads[group][name], self.accumulators[group][name]
+                    factor = self.reparam.get(f"{group}/{name}")
+                    if factor is None:
+                        p, g, G = p.reshape(-1), g.reshape(-1), G.reshape(-1)
+                        self._chunks.run(p.size, p.dtype, lambda s, e, scratch: update(p, g, G, s, e, scratch))
+                    else:
+                        self._update_reparam(p, g, G, factor, move=not warming)
+        if warming:
+            self.warmup_done += 1
 
-    def _warmup_step(self, params: Params, grads: Params) -> None:
-        """Accumulate G from this step's ascent direction; the parameters stay."""
-        for group, arrays in params.items():
-            for name, p in arrays.items():
-                g, G = grads[group][name], self.accumulators[group][name]
-                factor = self.reparam.get(f"{group}/{name}")
-                if factor is None:
-                    p, g, G = p.reshape(-1), g.reshape(-1), G.reshape(-1)
-                    self._chunks.run(p.size, p.dtype, lambda s, e, scratch: self._accumulate(p, g, G, s, e, scratch))
-                else:
-                    d = (factor * self.scale) * g
-                    if self.weight_decay:
-                        d -= p / factor
-                    G += d * d
-        self.warmup_done += 1
-
-    def _update_reparam(self, p, g, G, factor):
-        """Adagrad on u = W/factor under N(0, I), written in W (see ``reparam``)."""
+    def _update_reparam(self, p, g, G, factor, move: bool = True):
+        """Adagrad on u = W/factor under N(0, I), written in W (see ``reparam``); with
+        ``move=False`` (a warm-up step) only G is filled."""
         d = (factor * self.scale) * g
         if self.weight_decay:
             d -= p / factor
         G += d * d
-        p += (factor * self.lr) * d / np.sqrt(G)
+        if move:
+            p += (factor * self.lr) * d / np.sqrt(G)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Accumulators as ``{"phi/W3": G, ...}`` (empty before the first step).
