@@ -118,10 +118,14 @@ class _Part:
         Returns
         -------
         dict or None
-            ``{"group/array": s}`` for Adagrad's ``reparam`` argument; None (the
-            default): every array in the plain parametrization.
+            ``{"group/array": s}`` for Adagrad's ``reparam`` argument: ``{"phi/W5": s}``
+            for ``--logvar-scale s`` and/or ``{"theta/W5": s_dec}`` for
+            ``--decoder-logvar-scale`` (each when not 1); None (the default): every array
+            in the plain parametrization of Appendix C.
         """
-        return None
+        # log σ² = s·(W5/s)·h + b5 with the N(0, I) prior on W5/s: the parametrization of the
+        # authors' wake-sleep recognition model (anglepy MLBN_Inverse, logvar_factor = 0.1).
+        return self._scaled_heads() or None
 
     def init_params(self, rng):
         """§5: every weight and bias from N(0, init_std²) (see :func:`aevb_np.model.init_params`).
@@ -136,7 +140,8 @@ class _Part:
         dict
             ``{"phi": {...}, "theta": {...}}`` in ``config.dtype``, views into one flat
             buffer (encoder ``W3 … b5`` with shapes (H, D) … (Nz,); decoder as
-            :func:`aevb_np.model.init_params` names them).
+            :func:`aevb_np.model.init_params` names them).  A log-variance head scaled by
+            :meth:`reparam` starts at 0 (weights and bias), as the authors' code starts it.
 
         Raises
         ------
@@ -148,7 +153,8 @@ class _Part:
         Kingma & Welling (2014), §5 (initialization N(0, 0.01²)), Appendix C.
         """
         c = self.config
-        return model.init_params(self.n_x, c.resolved_hidden(), c.n_latent, self.decoder, rng, c.init_std, self.dtype)
+        params = model.init_params(self.n_x, c.resolved_hidden(), c.n_latent, self.decoder, rng, c.init_std, self.dtype)
+        return self._zero_scaled_heads(params)
 
     def _zero_scaled_heads(self, params):
         """The authors start a scaled log-variance head at 0 (weights and bias): σ² = 1."""
@@ -260,37 +266,6 @@ class AEVB(_Part):
 
     name, shown, scale_in_estimator = "aevb", "lower bound", True
 
-    def reparam(self):
-        """The log-variance heads scaled by ``--logvar-scale`` / ``--decoder-logvar-scale``.
-
-        Returns
-        -------
-        dict or None
-            ``{"phi/W5": s}`` and/or ``{"theta/W5": s_dec}`` for each scale that is not 1;
-            None by default (Appendix C's plain heads).
-        """
-        return self._scaled_heads() or None
-
-    def init_params(self, rng):
-        """§5's initialization, with each scaled log-variance head at 0 (as the authors' code).
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-            The run's generator.
-
-        Returns
-        -------
-        dict
-            ``{"phi": {...}, "theta": {...}}`` as :func:`aevb_np.model.init_params`.
-
-        Raises
-        ------
-        ConfigError
-            As :func:`aevb_np.model.init_params`.
-        """
-        return self._zero_scaled_heads(super().init_params(rng))
-
     def step(self, params, x_train, idx, rng, opt) -> float:
         """One update of Algorithm 1: ε ~ N(0, I), the SGVB gradient of Eq. (8), the optimizer.
 
@@ -350,47 +325,6 @@ class WakeSleep(_Part):
     """
 
     name, shown = "wake-sleep", "wake log p(x,z)"
-
-    def reparam(self):
-        """The log-variance head ``phi/W5`` scaled by ``config.logvar_scale``, if not 1.
-
-        Returns
-        -------
-        dict or None
-            ``{"phi/W5": s}`` for ``s = config.logvar_scale != 1``; None for the plain
-            encoder (``s = 1``, the default).
-        """
-        # --logvar-scale s: log σ² = s·(W5/s)·h + b5 with the N(0, I) prior on W5/s, the
-        # parametrization of the authors' wake-sleep recognition model (anglepy MLBN_Inverse,
-        # logvar_factor = 0.1).  s = 1 is the plain encoder (the default).  Likewise the
-        # decoder's head with --decoder-logvar-scale (see _Part._scaled_heads).
-        return self._scaled_heads() or None
-
-    def init_params(self, rng):
-        """As the other parts (§5), with each scaled log-variance head at 0.
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-            The run's generator.
-
-        Returns
-        -------
-        dict
-            ``{"phi", "theta"}`` as :meth:`AEVB.init_params`; with ``logvar_scale != 1``,
-            ``phi["W5"]`` and ``phi["b5"]`` are zero, and with ``decoder_logvar_scale != 1``
-            ``theta["W5"]`` and ``theta["b5"]`` (as the authors' code starts them).
-
-        Raises
-        ------
-        ConfigError
-            As :func:`aevb_np.model.init_params`.
-
-        References
-        ----------
-        Kingma & Welling (2014), §5.
-        """
-        return self._zero_scaled_heads(super().init_params(rng))  # the heads start at 0
 
     def step(self, params, x_train, idx, rng, opt) -> float:
         """One wake-sleep update: the wake gradient for θ and the sleep gradient for φ, then the optimizer.
