@@ -141,3 +141,17 @@ def test_wall_time_is_the_last_rows_elapsed_seconds_in_hours_and_minutes():
     assert run_folders.wall_time(rows + [{"train_seconds": 754.3}]) == "13 min"
     assert run_folders.wall_time(rows + [{"train_seconds": 3600.0}]) == "1 h 00 min"
     assert run_folders.wall_time(rows + [{"train_seconds": 3344.7 + 3600}]) == "1 h 56 min"
+
+
+def test_fig2_train_windows_averages_our_rising_train_curve_below_its_end_value():
+    """The running-mean reading of the paper's train curve: over a window where our train
+    bound rises, its window mean lies below its value at the window's end (and above the
+    value at the start), for every committed MNIST run the table lists."""
+    windows = _load("fig2_train_windows")
+    lines = windows.rows()
+    assert lines[0].startswith("| panel | algorithm | paper's window |")
+    body = [line.split("|")[1:-1] for line in lines[2:]]
+    assert any(cells[0].strip() == "MNIST Nz=20" and cells[1].strip() == "aevb" for cells in body)
+    for cells in body:
+        at_end, mean = float(cells[4]), float(cells[5])
+        assert mean < at_end, cells
