@@ -24,24 +24,28 @@ def fig2_panel(dataset: str, n_latent: int) -> str:
 
 
 @lru_cache(maxsize=None)
-def load() -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
-    """``{(panel, curve): (samples, values)}``, samples increasing."""
+def load(hidden: bool = False) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """``{(panel, curve): (samples, values)}``, samples increasing: the vertices inside the
+    printed axes, and with ``hidden`` also those the PDF holds but the axes cut off."""
     curves = defaultdict(list)
     with CSV.open() as f:
         for r in csv.DictReader(line for line in f if not line.startswith("#")):
-            curves[(r["panel"], r["curve"])].append((float(r["samples"]), float(r["bound_nats"])))
+            if hidden or r["visible_in_axes"] == "1":
+                curves[(r["panel"], r["curve"])].append((float(r["samples"]), float(r["bound_nats"])))
     return {k: tuple(np.array(sorted(v)).T) for k, v in curves.items()}
 
 
-def curve(panel: str, algorithm: str, split: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """The paper's curve of ``algorithm`` (aevb, wake-sleep, mcem) on ``split`` (train, test), or None."""
-    return load().get((panel, CURVES[(algorithm, split)]))
+def curve(panel: str, algorithm: str, split: str, hidden: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """The paper's curve of ``algorithm`` (aevb, wake-sleep, mcem) on ``split`` (train, test), or
+    None; only what the printed axes show unless ``hidden``."""
+    return load(hidden).get((panel, CURVES[(algorithm, split)]))
 
 
-def value_at(panel: str, algorithm: str, split: str, samples: float) -> float | None:
+def value_at(panel: str, algorithm: str, split: str, samples: float, hidden: bool = False) -> float | None:
     """The paper's value at ``samples`` (Fig. 3: millions), interpolated as the figure's axis
-    is drawn (log10 x for Fig. 2, x for Fig. 3); None outside the drawn part of the curve."""
-    c = curve(panel, algorithm, split)
+    is drawn (log10 x for Fig. 2, x for Fig. 3); None outside the drawn part of the curve
+    (with ``hidden``: outside what the PDF holds, axes or not)."""
+    c = curve(panel, algorithm, split, hidden)
     if c is None:
         return None
     xs, ys = c

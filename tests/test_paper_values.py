@@ -44,3 +44,33 @@ def test_committed_paper_curves_match_the_reference_tables_within_the_stated_pre
         assert abs(got - value) <= tolerance, (panel, algorithm, split, x, got, value)
         checked += 1
     assert checked > 120
+
+
+AXES = {"MNIST": ((1e5, 2.5e8), (-150, -95)), "Frey": ((1e5, 1e8), (0, 1600)),
+        "Fig3 Ntrain=1000": ((0, 60), (-160, -100)), "Fig3 Ntrain=50000": ((0, 68), (-160, -125))}
+
+
+def _axes(panel):
+    return next(v for k, v in AXES.items() if panel.startswith(k))
+
+
+def test_points_cut_off_by_the_printed_axes_lie_outside_them_and_the_drawn_ones_inside():
+    """The committed file keeps the vertices the axes cut off apart (``visible_in_axes = 0``);
+    the tables show them in parentheses, so the flag must agree with the paper's axes."""
+    shown, every = paper_curves.load(), paper_curves.load(hidden=True)
+    assert set(shown) == set(every) - {k for k in every if k not in shown}
+    n_cut = 0
+    for key, (xs, ys) in every.items():
+        (x0, x1), (y0, y1) = _axes(key[0])
+        drawn = set(zip(*shown[key])) if key in shown else set()
+        for x, y in zip(xs, ys):
+            inside = x0 * 0.995 <= x <= x1 * 1.005 + 0.01 and y0 - 0.5 <= y <= y1 + 0.5  # edge vertices
+            if (x, y) in drawn:
+                assert inside, (key, x, y)
+            else:
+                assert not (x0 * 1.01 < x < x1 * 0.99 and y0 + 0.5 < y < y1 - 0.5), (key, x, y)
+                n_cut += 1
+    assert n_cut > 500
+    # e.g. MNIST Nz = 3 at 10⁶ samples: below the printed −150, held by the PDF
+    assert paper_curves.value_at("MNIST Nz=3", "aevb", "train", 1e6) is None
+    assert -160 < paper_curves.value_at("MNIST Nz=3", "aevb", "train", 1e6, hidden=True) < -150
