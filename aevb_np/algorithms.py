@@ -617,8 +617,11 @@ class MCEM(_Part):
         ----------
         Kingma & Welling (2014), Appendix E.
         """
+        z = self.z[idx]
+        if getattr(self.config, "mcem_chains", "persistent") == "fresh":  # a diagnostic: forget the last visit
+            z = rng.standard_normal(z.shape)
         z, step_size, self.last_info = mcem.mcem_step(
-            params["theta"], x_train[idx], self.z[idx], self.step_size[idx], rng, opt, n_leapfrog=self.n_leapfrog,
+            params["theta"], x_train[idx], z, self.step_size[idx], rng, opt, n_leapfrog=self.n_leapfrog,
             n_hmc_steps=self.n_hmc_steps, n_updates=self.n_updates, target_accept=self.target_accept,
             adapt_rate=self.adapt_rate, jitter=self.jitter)
         self.z[idx], self.step_size[idx] = z, step_size

@@ -153,8 +153,16 @@ class TrainConfig:
     init_std : float
         Standard deviation of the N(0, 0.01²) initialization (§5).
     logvar_scale : float
-        Wake-sleep with Adagrad only: the recognition model's log-variance head scaled
+        Wake-sleep and AEVB with Adagrad: the recognition model's log-variance head scaled
         as the authors' code has it (1: the plain encoder).
+    decoder_logvar_scale : float
+        Frey Face, AEVB and wake-sleep with Adagrad: the decoder's log-variance head
+        scaled the same way (1: Appendix C.2's plain head; other values are a diagnostic).
+    adagrad_warmup : int
+        Adagrad steps at the start that only fill the accumulators (0: none).
+    mcem_chains : {"persistent", "fresh"}
+        MCEM: each HMC chain continues from its last visit, or restarts from the prior at
+        every visit (a diagnostic).
     frey_split : {"random", "tail"}
         Frey Face test set: a fixed random 365 frames, or the last 197.
     train_subset : int, optional
@@ -225,6 +233,10 @@ class TrainConfig:
     adagrad_warmup: int = dataclasses.field(default=0, metadata=_opt(
         "Adagrad: the first K steps only accumulate squared gradients and do not move the parameters "
         "(anglepy wzoptim step_va: 100, step_pvem: 10; not in the paper); 0 (default): off", metavar="K"))
+    mcem_chains: str = dataclasses.field(default="persistent", metadata=_opt(
+        "MCEM: each datapoint's HMC chain continues from where its last visit left it (persistent, "
+        "default) or starts afresh from the prior z ~ N(0, I) at every visit (fresh: a diagnostic; "
+        "Appendix E does not say which)", choices=("persistent", "fresh")))
     frey_split: str = dataclasses.field(default="random", metadata=_opt(
         "Frey Face split: a fixed random 365 test frames (default, as Fig. 2 uses) or the last 197",
         choices=data_mod.FREY_SPLITS))
@@ -310,6 +322,10 @@ class TrainConfig:
             raise ConfigError(f"--adagrad-warmup must be a non-negative integer, got {self.adagrad_warmup!r}")
         if self.adagrad_warmup and self.optimizer != "adagrad":
             raise ConfigError("--adagrad-warmup applies to --optimizer adagrad only")
+        if self.mcem_chains not in ("persistent", "fresh"):
+            raise ConfigError(f"--mcem-chains must be persistent or fresh, got {self.mcem_chains!r}")
+        if self.mcem_chains != "persistent" and self.algorithm != "mcem":
+            raise ConfigError("--mcem-chains applies to --algorithm mcem only")
         if isinstance(self.eval_per_decade, bool) or not isinstance(self.eval_per_decade, int) or self.eval_per_decade < 0:
             raise ConfigError(f"--eval-per-decade must be a non-negative integer, got {self.eval_per_decade!r}")
         if self.algorithm in ("wake-sleep", "mcem") and (self.estimator != "B" or self.samples_per_datapoint != 1):

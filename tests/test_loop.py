@@ -426,3 +426,25 @@ def test_frey_diagnostic_flags_run_and_are_refused_where_they_mean_nothing(tmp_p
     for bad in (dict(adagrad_warmup=-1), dict(adagrad_warmup=2.5), dict(adagrad_warmup=5, optimizer="sgd")):
         with pytest.raises(ConfigError, match="--adagrad-warmup"):
             TrainConfig(**bad).validate()
+
+
+def test_mcem_fresh_chains_start_each_visit_from_a_prior_draw_of_the_run_stream(tmp_path, mnist_small):
+    """--mcem-chains fresh: the E-step starts from z ~ N(0, I) drawn from the run's stream
+    just before it (not from the chain's last state); the step size still adapts per point."""
+    x_train, _ = mnist_small
+    lr, N, M = 1e-3, 200, 20
+    config = _config("mcem", optimizer="sgd", lr=lr, max_samples=M, mcem_chains="fresh")
+    result = train(config, tmp_path / "run", progress=False, data=mnist_small)
+    rng = np.random.default_rng(config.seed)
+    theta = mcem.init_decoder(784, 16, 3, rng, "bernoulli", 0.01)
+    rng.standard_normal((N, 3))  # the persistent chains' start, drawn and then not used
+    idx = rng.permutation(N)[:M]
+    z_fresh = rng.standard_normal((M, 3))
+    mcem.mcem_step(theta, x_train[idx], z_fresh, np.full(M, 0.3), rng, optim.SGD(lr, scale=N / M), n_leapfrog=10,
+                   n_updates=5, target_accept=0.9)
+    for k in theta:
+        np.testing.assert_array_equal(result["params"]["theta"][k], theta[k], err_msg=k)
+    with pytest.raises(ConfigError, match="--mcem-chains applies to --algorithm mcem only"):
+        _config("aevb", mcem_chains="fresh").validate()
+    with pytest.raises(ConfigError, match="--mcem-chains must be persistent or fresh"):
+        _config("mcem", mcem_chains="stale").validate()
