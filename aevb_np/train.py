@@ -234,8 +234,8 @@ class TrainConfig:
         "Adagrad: the first K steps only accumulate squared gradients and do not move the parameters "
         "(anglepy wzoptim step_va: 100, step_pvem: 10; not in the paper); 0 (default): off", metavar="K"))
     mcem_chains: str = dataclasses.field(default="persistent", metadata=_opt(
-        "MCEM: each datapoint's HMC chain continues from where its last visit left it (persistent, "
-        "default) or starts afresh from the prior z ~ N(0, I) at every visit (fresh: a diagnostic; "
+        "MCEM: each datapoint's HMC chain continues from where its last visit left it (persistent) "
+        "or starts afresh from the prior z ~ N(0, I) at every visit (fresh: a diagnostic; "
         "Appendix E does not say which)", choices=("persistent", "fresh")))
     frey_split: str = dataclasses.field(default="random", metadata=_opt(
         "Frey Face split: a fixed random 365 test frames (default, as Fig. 2 uses) or the last 197",

@@ -37,8 +37,8 @@ def fmt(v: float | None) -> str:
 
 
 def rows(near: float = 1e6) -> list[str]:
-    lines = [f"| panel | algorithm | paper's window | paper train | ours at its end | ours, window mean | "
-             f"paper test | ours test |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| panel | algorithm | paper's window | paper train | ours at its end | ours, window mean | "
+             "paper test | ours test |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for nz in PANELS:
         run_root = HERE / "fig2_out" / "runs"
         for algorithm in ALGORITHMS:

@@ -111,7 +111,7 @@ def plot(out: Path, n_trains: list[int]) -> Path:
             else:
                 ax.set_xscale("log")
                 ax.set_xlim(0.1, x1)
-                ax.set_title(f"the same, log x", fontsize=10)
+                ax.set_title("the same, log x", fontsize=10)
             ax.set_ylim(y0, y1)
             ax.set_xlabel("# training samples evaluated (millions)")
             ax.set_ylabel("estimated log p(x) (nats)")
