@@ -399,8 +399,7 @@ def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.G
     x : ndarray, shape (n, D)
         The points evaluated.
     evaluation : {"bound", "appendix-d", "hmc-is", "quadrature"}
-        Any other value is treated as ``"hmc-is"`` (:meth:`TrainConfig.validate`
-        refuses unknown values before a run gets here).
+        The estimate; any other name is a :class:`~aevb_np.errors.ConfigError`.
     rng : numpy.random.Generator
         Source of every draw of the estimate (the run uses a generator of its own,
         seeded by seed and step, so evaluating does not touch the training stream).
@@ -414,6 +413,8 @@ def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.G
     ------
     NotImplementedError
         ``"bound"`` for MCEM, which has no encoder.
+    ConfigError
+        ``evaluation`` is not one of the four names.
     ShapeError, NonFiniteError, SupportError, ConfigError
         As the estimator used (bad arrays, non-finite values, Nz > 3 for quadrature).
 
@@ -421,6 +422,10 @@ def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.G
     ----------
     Kingma & Welling (2014), Eq. (10), Appendix D, Appendix F, §5 Fig. 3.
     """
+    if evaluation not in EVALUATIONS:
+        # Never fall through to a default estimate: a misspelt name would log a number
+        # computed by an estimator nobody asked for.
+        raise ConfigError(f"evaluation {evaluation!r} is not one of {', '.join(EVALUATIONS)}")
     if evaluation == "bound":
         return part.bound(params, x, rng)
     decoder = part.decoder_params(params)
@@ -430,7 +435,7 @@ def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.G
     z0 = marginal.grid_posterior_start(decoder, x, rng) if n_latent <= 3 else None
     if evaluation == "appendix-d":
         return marginal.appendix_d_log_px(decoder, x, rng, z0=z0, **MARGINAL_SETTINGS["appendix-d"])
-    s = MARGINAL_SETTINGS["hmc-is"]
+    s = MARGINAL_SETTINGS["hmc-is"]  # evaluation == "hmc-is"
     return marginal.hmc_importance_sampled_log_px(decoder, x, s["K"], rng, n_fit=s["n_fit"], n_burnin=s["n_burnin"],
                                                   z0=z0)
 

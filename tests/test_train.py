@@ -111,3 +111,20 @@ def test_binarized_mnist_trains_from_the_cli(tmp_path, capsys):
     assert status == 0
     rows = [json.loads(line) for line in (tmp_path / "bin" / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["test_lower_bound"] > rows[0]["test_lower_bound"] + 250, rows
+
+
+@pytest.mark.parametrize("name", ["appendix_d", "HMC-IS", ""])
+def test_evaluate_rows_refuses_an_unknown_evaluation_name(name):
+    # It used to fall through to "hmc-is": a misspelt name must not log another estimator's number.
+    from aevb_np.algorithms import PARTS
+    from aevb_np.errors import ConfigError
+    from aevb_np.train import evaluate_rows
+
+    config = TrainConfig(hidden=5, n_latent=2, seed=0)
+    part = PARTS["aevb"](config, 4, 10)
+    rng = np.random.default_rng(0)
+    params = part.init_params(rng)
+    x = rng.random((3, 4))
+    assert evaluate_rows(part, params, x, "bound", rng).shape == (3,)
+    with pytest.raises(ConfigError, match="is not one of bound, appendix-d, hmc-is, quadrature"):
+        evaluate_rows(part, params, x, name, rng)
