@@ -70,9 +70,9 @@ def run_dir(out: Path, n_train: int, algorithm: str) -> Path:
     return out / "runs" / f"ntrain{n_train}-{algorithm}"
 
 
-def run_one(config: TrainConfig, folder: Path) -> list[dict]:
-    """Start or continue one run; returns its log rows."""
-    return train(config, folder, resume=(folder / "config.json").exists(), progress=False)["log"]
+def run_one(config: TrainConfig, folder: Path) -> dict:
+    """Start or continue one run; returns :func:`aevb_np.train.train`'s result (``log``: its rows)."""
+    return train(config, folder, resume=(folder / "config.json").exists(), progress=False)
 
 
 def _legend_handles() -> list:
@@ -195,9 +195,15 @@ def main(argv=None) -> int:
         if not args.plot_only:
             for n in args.n_train:
                 for algorithm in args.methods:
-                    rows = run_one(run_config(n, algorithm, budget, args.quick, args.evaluation),
-                                   run_dir(out, n, algorithm))
-                    r = rows[-1]
+                    folder = run_dir(out, n, algorithm)
+                    result = run_one(run_config(n, algorithm, budget, args.quick, args.evaluation), folder)
+                    if result["interrupted"]:
+                        # Ctrl-C stops the sweep, not only the run in progress (the loop has
+                        # saved it); the same command continues it exactly.
+                        print(f"fig3: interrupted: {folder} saved at step {result['step']}; "
+                              "run the same command again to continue", file=sys.stderr)
+                        return 130
+                    r = result["log"][-1]
                     print(f"N_train={n:>6}  {LABELS[algorithm]:<10}  samples {r['samples']:>9}  log p(x): train "
                           f"{r['train_log_px']:8.2f}  test {r['test_log_px']:8.2f}", flush=True)
         if not any(read_run(run_dir(out, n, a))[1] for n in args.n_train for a in METHODS):

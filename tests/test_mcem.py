@@ -186,3 +186,19 @@ def test_fig3_bad_flags_exit_2(tmp_path, capsys):
     assert "smaller than one minibatch" in capsys.readouterr().err
     assert fig3.main(["--quick"]) == 2
     assert "--quick needs --out" in capsys.readouterr().err
+
+
+def test_fig3_ctrl_c_stops_the_whole_sweep_not_only_the_run_in_progress(tmp_path, capsys, monkeypatch):
+    # A Ctrl-C used to stop one run and start the next one of the sweep.
+    fig3 = _load_fig3()
+    calls = []
+
+    def interrupted_train(config, folder, **kwargs):
+        calls.append(folder)
+        return {"finished": False, "interrupted": True, "step": 7, "log": [{"samples": 700}]}
+
+    monkeypatch.setattr(fig3, "train", interrupted_train)
+    status = fig3.main(["--n-train", "1000", "--methods", "aevb", "mcem", "--budget", "1000", "--out", str(tmp_path)])
+    assert status == 130
+    assert calls == [tmp_path / "runs" / "ntrain1000-aevb"]
+    assert "interrupted" in capsys.readouterr().err
