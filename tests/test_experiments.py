@@ -155,3 +155,30 @@ def test_fig2_train_windows_averages_our_rising_train_curve_below_its_end_value(
     for cells in body:
         at_end, mean = float(cells[4]), float(cells[5])
         assert mean < at_end, cells
+
+
+def test_fig3_chain_starts_control_agrees_with_the_quadrature_and_never_overwrites(tmp_path, capsys, monkeypatch):
+    from aevb_np.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(n_latent=3, hidden=20, max_samples=2000, lr=0.1, train_subset=1000, eval_every=10**6,
+                      eval_train_size=20, eval_test_size=20, seed=3), run, progress=False)
+    spec = importlib.util.spec_from_file_location("chain_starts", EXPERIMENTS / "fig3_out" / "controls" / "chain_starts.py")
+    chain_starts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chain_starts)
+    # A coarse quadrature grid (41³ over ±7) keeps this a few seconds; a barely trained
+    # decoder's posteriors are broad, so it is still exact to well under the tolerance.
+    monkeypatch.setitem(chain_starts.MARGINAL_SETTINGS, "quadrature", dict(grid=41, limit=7.0))
+    out = tmp_path / "starts.json"
+    assert chain_starts.main([str(run), "--out", str(out), "--points", "4", "--quadrature-points", "2"]) == 0
+    result = json.loads(out.read_text())
+    for split in ("train", "test"):
+        row = result["splits"][split]
+        exact = row["quadrature, first 2"]
+        assert -600 < exact < -100
+        # A barely trained decoder has one-mode posteriors: every start reaches the same value
+        # (Appendix D's 50 + 50 samples: within a few tenths of a nat of the quadrature).
+        for start in ("grid", "encoder-mean", "prior"):
+            assert abs(row[f"appendix-d, {start} starts, first 2"] - exact) < 0.5
+    assert chain_starts.main([str(run), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
