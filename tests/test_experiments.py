@@ -182,3 +182,14 @@ def test_fig3_chain_starts_control_agrees_with_the_quadrature_and_never_overwrit
             assert abs(row[f"appendix-d, {start} starts, first 2"] - exact) < 0.5
     assert chain_starts.main([str(run), "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("folder, script", [("seeds", "summary.py"), ("reruns", "compare.py")])
+def test_fig3_seed_and_rerun_readmes_hold_the_tables_their_scripts_print_from_the_logs(folder, script):
+    path = EXPERIMENTS / "fig3_out" / folder
+    spec = importlib.util.spec_from_file_location(f"fig3_{folder}", path / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.table()
+    assert table.count("\n") >= 4
+    assert table in (path / "README.md").read_text()
