@@ -1,4 +1,5 @@
-"""The Fig. 3 MCEM controls beside the sweep's run and the paper's curve (N_train = 1000).
+"""The Fig. 3 controls beside the sweep's runs and the paper's curves: MCEM on N_train = 1000,
+AEVB's step size on N_train = 50,000.
 
 Usage (from the repository root)::
 
@@ -43,5 +44,29 @@ def table() -> str:
     return "\n".join(lines)
 
 
+AEVB_RUNS = {"sweep (lr auto: 0.1)": HERE.parent / "runs" / "ntrain50000-aevb",
+             "lr 0.02": HERE / "ntrain50000-aevb-lr0.02"}
+AEVB_POINTS = (1_000_000, 2_000_000, 3_000_000)
+
+
+def aevb_table() -> str:
+    """AEVB on N_train = 50,000 at §5's step size 0.02 against the sweep's 0.1 and the paper."""
+    lines = ["| AEVB run, N_train = 50,000 | " + " | ".join(f"train / test at {p:.3g}" for p in AEVB_POINTS) + " |",
+             "|---|" + "---:|" * len(AEVB_POINTS)]
+    paper = []
+    for p in AEVB_POINTS:
+        tr, te = (paper_curves.value_at("Fig3 Ntrain=50000", "aevb", s, p / 1e6) for s in ("train", "test"))
+        paper.append("—" if tr is None else f"{tr:.1f} / {'—' if te is None else f'{te:.1f}'}")
+    lines.append("| paper | " + " | ".join(paper) + " |")
+    for name, folder in AEVB_RUNS.items():
+        rows = _rows(folder)
+        cells = [f"{rows[p]['train_log_px']:.1f} / {rows[p]['test_log_px']:.1f}" if p in rows else "—"
+                 for p in AEVB_POINTS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(table())
+    print()
+    print(aevb_table())
