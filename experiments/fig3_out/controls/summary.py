@@ -29,19 +29,25 @@ def _rows(folder: Path) -> dict[int, dict]:
     return {r["samples"]: r for r in map(json.loads, path.read_text().splitlines()) if r}
 
 
-def table() -> str:
-    lines = ["| MCEM run, N_train = 1000 | " + " | ".join(f"train / test at {p:.3g}" for p in POINTS) + " |",
-             "|---|" + "---:|" * len(POINTS)]
+def _table(title: str, panel: str, algorithm: str, runs: dict[str, Path], points: tuple[int, ...]) -> str:
+    """Train / test log p(x) of each run and of the paper's curve at the given sample counts."""
+    lines = [f"| {title} | " + " | ".join(f"train / test at {p:.3g}" for p in points) + " |",
+             "|---|" + "---:|" * len(points)]
     paper = []
-    for p in POINTS:
-        tr, te = (paper_curves.value_at("Fig3 Ntrain=1000", "mcem", s, p / 1e6) for s in ("train", "test"))
+    for p in points:
+        tr, te = (paper_curves.value_at(panel, algorithm, s, p / 1e6) for s in ("train", "test"))
         paper.append("—" if tr is None else f"{tr:.1f} / {'—' if te is None else f'{te:.1f}'}")
     lines.append("| paper | " + " | ".join(paper) + " |")
-    for name, folder in RUNS.items():
+    for name, folder in runs.items():
         rows = _rows(folder)
-        cells = [f"{rows[p]['train_log_px']:.1f} / {rows[p]['test_log_px']:.1f}" if p in rows else "—" for p in POINTS]
+        cells = [f"{rows[p]['train_log_px']:.1f} / {rows[p]['test_log_px']:.1f}" if p in rows else "—" for p in points]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def table() -> str:
+    """The MCEM controls on N_train = 1000."""
+    return _table("MCEM run, N_train = 1000", "Fig3 Ntrain=1000", "mcem", RUNS, POINTS)
 
 
 AEVB_RUNS = {"sweep (lr auto: 0.1)": HERE.parent / "runs" / "ntrain50000-aevb",
@@ -51,19 +57,7 @@ AEVB_POINTS = (1_000_000, 2_000_000, 3_000_000)
 
 def aevb_table() -> str:
     """AEVB on N_train = 50,000 at §5's step size 0.02 against the sweep's 0.1 and the paper."""
-    lines = ["| AEVB run, N_train = 50,000 | " + " | ".join(f"train / test at {p:.3g}" for p in AEVB_POINTS) + " |",
-             "|---|" + "---:|" * len(AEVB_POINTS)]
-    paper = []
-    for p in AEVB_POINTS:
-        tr, te = (paper_curves.value_at("Fig3 Ntrain=50000", "aevb", s, p / 1e6) for s in ("train", "test"))
-        paper.append("—" if tr is None else f"{tr:.1f} / {'—' if te is None else f'{te:.1f}'}")
-    lines.append("| paper | " + " | ".join(paper) + " |")
-    for name, folder in AEVB_RUNS.items():
-        rows = _rows(folder)
-        cells = [f"{rows[p]['train_log_px']:.1f} / {rows[p]['test_log_px']:.1f}" if p in rows else "—"
-                 for p in AEVB_POINTS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return _table("AEVB run, N_train = 50,000", "Fig3 Ntrain=50000", "aevb", AEVB_RUNS, AEVB_POINTS)
 
 
 if __name__ == "__main__":
