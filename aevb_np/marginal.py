@@ -109,6 +109,9 @@ KDE_FACTORS = tuple(math.exp((i - 5) / 2.0) for i in range(10))
 #: Largest latent dimension :func:`quadrature_log_px` accepts: a grid of n points per axis
 #: costs n^Nz decoder evaluations (n = 121: 1.8·10^6 at Nz = 3, 2·10^8 at Nz = 4).
 QUADRATURE_MAX_NZ = 3
+#: Nats below a datapoint's best grid point beyond which :func:`grid_posterior_start` draws no
+#: Gumbel noise (a point that far below cannot win the Gumbel-max draw, to ~10⁻¹³).
+GUMBEL_CUTOFF = 50.0
 
 __all__ = [
     "ISResult",
@@ -874,7 +877,7 @@ def log_joint(theta: dict, x: np.ndarray) -> LogJoint:
     return log_joint_fn
 
 
-def posterior_target(theta: dict, x: np.ndarray) -> LogJointAndGrad:
+def posterior_target(theta: dict, x: np.ndarray, dtype=np.float64) -> LogJointAndGrad:
     """HMC target for the posteriors p_θ(z_i|x_i): one chain per row of x.
 
     Parameters
@@ -896,14 +899,54 @@ def posterior_target(theta: dict, x: np.ndarray) -> LogJointAndGrad:
     ----------
     Kingma & Welling (2014), Appendix D (step 1) and Appendix E.
     """
-    M = x.shape[0]
-    weights = np.ones((1, M))
+    workspace: dict = {}  # the decoder's buffers, reused by every call of this target
+    dtype = np.dtype(dtype)
+    if dtype != np.float64:  # the decoder's arithmetic in float32; z, the prior and the results stay float64
+        theta = {k: np.asarray(v, dtype=dtype) for k, v in theta.items()}
+        x = np.asarray(x, dtype=dtype)
+
+    def log_joint_and_grad(z: np.ndarray):
+        # The plain form is log_likelihood(x, out) for the value and log_likelihood_backward
+        # for the gradient (posterior_target_plain); here one sweep serves both (one softplus,
+        # not two) and the backward stops at z (no θ gradients): 2.5x fewer operations per
+        # leapfrog step.  tests/test_fast_paths.py checks the two forms agree.
+        zd = z if dtype == z.dtype else z.astype(dtype)
+        out = model.decode(theta, zd, workspace)
+        ll, dout = model.log_likelihood_and_grad(x, out, workspace)
+        dz = model.decode_backward_z(theta, zd, out, dout, workspace)
+        return ll[0] + dist.log_standard_normal(z), dz - z  # ∇ log N(z; 0, I) = −z
+
+    return log_joint_and_grad
+
+
+def posterior_target_plain(theta: dict, x: np.ndarray) -> LogJointAndGrad:
+    """:func:`posterior_target` written plainly: the value by :func:`aevb_np.model.log_likelihood`,
+    the gradient by :func:`aevb_np.model.log_likelihood_backward` (which also forms the θ
+    gradients, unused here).  Slower; kept runnable as the reference the fast form is
+    tested against (``tests/test_fast_paths.py``).
+
+    Parameters
+    ----------
+    theta : dict
+        Decoder arrays (Appendix C.1 or C.2).
+    x : ndarray, shape (M, D)
+
+    Returns
+    -------
+    callable
+        As :func:`posterior_target`.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix D (step 1) and Appendix E.
+    """
+    weights = np.ones((1, x.shape[0]))
 
     def log_joint_and_grad(z: np.ndarray):
         out = model.decode(theta, z)
         ll = model.log_likelihood(x, out)[0]
         dz, _ = model.log_likelihood_backward(theta, z, x, out, weights)
-        return ll + dist.log_standard_normal(z), dz - z  # ∇ log N(z; 0, I) = −z
+        return ll + dist.log_standard_normal(z), dz - z
 
     return log_joint_and_grad
 
@@ -1034,7 +1077,7 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
                       n_fit: int = 500, n_burnin: int = 300, n_leapfrog: int = 10, step_size: float = 0.1,
                       target_accept: float = 0.9, thin: int = 1, jitter: float = JITTER,
                       cov_scale: float = 1.0, batch_size: int = 1000, z0: np.ndarray | None = None, return_info: bool = False,
-                      progress: bool = False, density="gaussian"):
+                      progress: bool = False, density="gaussian", hmc_dtype="float64"):
     """The paper's marginal likelihood estimator (Appendix D) for every row of x.
 
     HMC on p_θ(z|x) (gradients by the decoder's hand-written backprop), a Gaussian (or a
@@ -1074,6 +1117,11 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
         default ``"gaussian"`` is the one-Gaussian fit; ``"kde"`` is anglepy's Gaussian
         KDE with a cross-validated bandwidth (:func:`fit_kde`).  A sequence runs the
         chains once for all of them and returns a dict name -> (N,).
+    hmc_dtype : {"float64", "float32"}
+        Precision of the decoder's arithmetic inside HMC (:func:`posterior_target`); the
+        chains, the fit and the estimate stay float64.  float32 halves the cost; its
+        log p(x, z) is within ~10⁻⁴ nats of float64's, and the estimates agree with the
+        quadrature as float64's do (``benchmarks/fig3_estimators.py``).
 
     Returns
     -------
@@ -1098,6 +1146,8 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
         check_float_array("z0", z0, shape=(x.shape[0], Nz))
         check_finite("z0", z0)
     names, single = _check_density(density, _check_positive(cov_scale, "cov_scale"))
+    if hmc_dtype not in ("float64", "float32"):
+        raise ConfigError(f"hmc_dtype must be 'float64' or 'float32', got {hmc_dtype!r}")
     N = x.shape[0]
     log_px = {name: np.empty(N) for name in names}
     accept, steps, rel = np.empty(N), np.empty(N), np.full(N, np.nan)
@@ -1106,7 +1156,7 @@ def appendix_d_log_px(params: Params, x: np.ndarray, rng: np.random.Generator, *
             xb = x[sl]
             start = _start_points(params, xb, rng) if z0 is None else np.asarray(z0[sl], dtype=np.float64)
             est, info = appendix_d_log_px_from_target(
-                posterior_target(params["theta"], xb), start, rng, n_fit=n_fit, n_hmc=n_hmc, n_burnin=n_burnin,
+                posterior_target(params["theta"], xb, hmc_dtype), start, rng, n_fit=n_fit, n_hmc=n_hmc, n_burnin=n_burnin,
                 n_leapfrog=n_leapfrog, step_size=step_size, target_accept=target_accept, thin=thin,
                 jitter=jitter, cov_scale=cov_scale, density=names, return_info=True)
             for name in names:
@@ -1209,7 +1259,7 @@ def _decoder_features(theta: dict, decoder: str, z: np.ndarray):
     out = model.decode(theta, z)
     if decoder == "bernoulli":
         c = -np.sum(softplus(out["logits"]), axis=1)
-        return np.concatenate([out["h"], np.ones((z.shape[0], 1))], axis=1), c
+        return np.concatenate([out["h"], np.ones((z.shape[0], 1), dtype=out["h"].dtype)], axis=1), c
     prec = np.exp(-out["log_var"])
     mu = out["mu"]
     c = -0.5 * np.sum(dist.LOG_2PI + out["log_var"] + mu * mu * prec, axis=1)
@@ -1381,7 +1431,7 @@ def quadrature_log_px_from_log_joint(log_joint_grid: Callable[[np.ndarray], np.n
 
 
 def grid_posterior_start(params_or_theta, x: np.ndarray, rng: np.random.Generator, *, grid: int = 57,
-                         limit: float = 7.0, chunk_size: int = 4096) -> np.ndarray:
+                         limit: float = 7.0, chunk_size: int = 4096, dtype="float64") -> np.ndarray:
     """Chain starts drawn from the grid-discretized posterior p_θ(z|x), for Nz <= 3.
 
     One z per datapoint drawn with probability ∝ p_θ(x, z_g) among the points z_g of the
@@ -1402,6 +1452,9 @@ def grid_posterior_start(params_or_theta, x: np.ndarray, rng: np.random.Generato
     grid, limit, chunk_size
         As in :func:`quadrature_log_px` (a coarse grid suffices: 57 points over ±7 is a
         step of 0.25 prior standard deviations).
+    dtype : {"float64", "float32"}
+        Precision of the decoder over the grid and of the log-joint values the draw is
+        made from; float32's error (~10⁻⁴ nats) is far below what moves a start point.
 
     Returns
     -------
@@ -1421,19 +1474,31 @@ def grid_posterior_start(params_or_theta, x: np.ndarray, rng: np.random.Generato
     limit = _check_positive(limit, "limit")
     chunk_size = _check_count(chunk_size, "chunk_size", 1)
     _check_model_and_x({"theta": theta}, x, need_encoder=False)
-    p64, x = _as_float64({"theta": theta}, x)
-    theta = p64["theta"]
+    if dtype not in ("float64", "float32"):
+        raise ConfigError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    theta = {k: np.asarray(v, dtype=dtype) for k, v in theta.items()}
+    x = np.asarray(x, dtype=dtype)
     X = _data_features(theta, decoder, x)
-    axis = np.linspace(-limit, limit, grid)
+    axis = np.linspace(-limit, limit, grid).astype(dtype)
     N = x.shape[0]
     best = np.full(N, -np.inf)
     z0 = np.zeros((N, Nz))
     total = grid**Nz
+    row_max = np.full(N, -np.inf)  # max over the grid points seen so far of log p(x, z_g)
     for start in range(0, total, chunk_size):
         flat = np.arange(start, min(total, start + chunk_size))
         z = axis[np.stack(np.unravel_index(flat, (grid,) * Nz), axis=1)]
         F, cz = _decoder_features(theta, decoder, z)
-        vals = X @ F.T + (cz + dist.log_standard_normal(z))[None, :] + rng.gumbel(size=(N, z.shape[0]))
+        vals = (X @ F.T + (cz + dist.log_standard_normal(z))[None, :]).astype(np.float64)
+        np.maximum(row_max, vals.max(axis=1), out=row_max)
+        # Gumbel-max: argmax_g (log p(x, z_g) + Gumbel_g) is a draw from p(z_g|x).  A point
+        # GUMBEL_CUTOFF nats below the row's maximum wins only if its Gumbel exceeds the
+        # maximum's by that much, probability < grid^Nz · e^−(GUMBEL_CUTOFF − 5) ≈ 10⁻¹³
+        # per datapoint: such points get no Gumbel drawn (the draws, not the GEMM, were the
+        # cost), which leaves the distribution of the draw unchanged to that precision.
+        live = vals >= (row_max - GUMBEL_CUTOFF)[:, None]
+        vals[~live] = -np.inf
+        vals[live] += rng.gumbel(size=int(np.count_nonzero(live)))
         j = np.argmax(vals, axis=1)
         top = vals[np.arange(N), j]
         better = top > best

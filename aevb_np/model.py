@@ -447,6 +447,50 @@ def decode_backward(
     return dz, g
 
 
+def decode_backward_z(theta: dict, z: np.ndarray, out: dict, dout: dict, workspace: dict | None = None) -> np.ndarray:
+    """Backward pass through the decoder to ``z`` only, for HMC on p_θ(z|x).
+
+    The ``dz`` of :func:`decode_backward` (the same products in the same order, so the
+    same bits), without the θ gradients HMC does not use: each ``affine_backward``
+    there also forms ``dW = doutᵀ h``, a GEMM as large as the forward's, for nothing.
+    ``tests/test_fast_paths.py`` checks the two agree exactly.
+
+    Parameters
+    ----------
+    theta : dict
+    z : ndarray, shape (N, Nz)
+    out : dict
+        From :func:`decode` on ``z``.
+    dout : dict
+        Gradient of the objective with respect to each output of :func:`decode`.
+    workspace : dict, optional
+        Scratch arrays kept by the caller.
+
+    Returns
+    -------
+    dz : ndarray, shape (N, Nz)
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 and C.2, differentiated; Appendix D (HMC needs ∇_z only).
+    """
+    h = out["h"]
+    dtype = np.result_type(h, *dout.values())
+    if "logits" in out:
+        dh = np.matmul(dout["logits"], theta["W2"], out=scratch(workspace, "dec.dh", h.shape, dtype))
+        da1 = tanh_backward(dh, h, out=scratch(workspace, "dec.da", h.shape, dtype))
+        return np.matmul(da1, theta["W1"], out=scratch(workspace, "dec.dz", z.shape, dtype))
+    mu_x = out["mu"]
+    da4 = np.subtract(1.0, mu_x, out=scratch(workspace, "dec.da4", mu_x.shape, dtype))
+    da4 *= mu_x
+    da4 *= dout["mu"]
+    dh = np.matmul(da4, theta["W4"], out=scratch(workspace, "dec.dh", h.shape, dtype))
+    dh5 = np.matmul(dout["log_var"], theta["W5"], out=scratch(workspace, "dec.dh5", h.shape, dtype))
+    dh = np.add(dh, dh5, out=dh)  # fan-out of h into the two heads
+    da3 = tanh_backward(dh, h, out=dh5)
+    return np.matmul(da3, theta["W3"], out=scratch(workspace, "dec.dz", z.shape, dtype))
+
+
 def log_likelihood_backward(
     theta: dict,
     z: np.ndarray,

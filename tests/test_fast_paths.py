@@ -351,3 +351,40 @@ def test_optimizer_rejects_a_bad_thread_count():
 
     with pytest.raises(ConfigError, match="threads must be a positive integer, got 0"):
         optim.Adagrad(0.02, threads=0)
+
+
+# ----------------------------------------------------------------------------- HMC's target (App. D, App. E)
+
+
+@pytest.mark.parametrize("decoder", ["bernoulli", "gaussian"])
+def test_decode_backward_z_gives_the_same_bits_as_decode_backward(decoder):
+    params, x, r = small_model(decoder)
+    theta = params["theta"]
+    z = r.standard_normal((x.shape[0], 3))
+    out = model.decode(theta, z)
+    _, dout = model.log_likelihood_and_grad(x, out)
+    dz_full, _ = model.decode_backward(theta, z, out, dout)
+    dz = model.decode_backward_z(theta, z, out, dout)
+    np.testing.assert_array_equal(dz, dz_full)
+
+
+@pytest.mark.parametrize("decoder", ["bernoulli", "gaussian"])
+def test_posterior_target_agrees_with_its_plain_form_over_repeated_calls(decoder):
+    """The fast target (one softplus, backward to z only, reused buffers) against the plain one,
+    over several calls so that a buffer reused between calls would show."""
+    from aevb_np import marginal
+
+    params, x, r = small_model(decoder, seed=3)
+    fast = marginal.posterior_target(params["theta"], x)
+    plain = marginal.posterior_target_plain(params["theta"], x)
+    kept = []
+    for k in range(4):
+        z = r.standard_normal((x.shape[0], 3)) * (1 + k)
+        lp, g = fast(z)
+        lp0, g0 = plain(z)
+        kept.append((lp, g, lp0, g0))
+        np.testing.assert_allclose(lp, lp0, rtol=1e-13, atol=1e-10)
+        np.testing.assert_array_equal(g, g0)  # dz: the same products in the same order
+    for lp, g, lp0, g0 in kept:  # earlier results not overwritten by later calls
+        np.testing.assert_allclose(lp, lp0, rtol=1e-13, atol=1e-10)
+        np.testing.assert_array_equal(g, g0)
