@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb_np import __version__, bounds, checkpoint, full_vb, marginal, model
+from aevb_np import __version__, bounds, checkpoint, environment, full_vb, marginal, model
 from aevb_np import data as data_mod
 from aevb_np.errors import AEVBError, CheckpointError, ConfigError
 
@@ -346,6 +346,8 @@ def build_parser(prog: str = "aevb-evaluate") -> argparse.ArgumentParser:
     p.add_argument("--lb-samples", type=int, default=1, metavar="L", help="samples per datapoint for the lower bound")
     p.add_argument("--batch-size", type=int, default=100, help="datapoints per pass")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation's own random numbers")
+    p.add_argument("--threads", type=int, default=environment.DEFAULT_THREADS, metavar="N",
+                   help="BLAS threads (default: %(default)s; see benchmarks/threads.py)")
     p.add_argument("--data-dir", default=None,
                    help=f"folder with the data files (default: the run's, else ${data_mod.ENV_VAR}, then the "
                         "user cache)")
@@ -378,15 +380,20 @@ def main(argv=None, prog: str = "aevb-evaluate") -> int:
     """
     args = build_parser(prog).parse_args(argv)
     try:
-        evaluate(args.run_dir, iw_samples=args.iw_samples, appendix_d=args.appendix_d, split=args.split,
-                 max_points=args.max_points, seed=args.seed, lb_samples=args.lb_samples,
-                 batch_size=args.batch_size, hmc_samples=args.hmc_samples, hmc_fit=args.hmc_fit,
-                 hmc_burnin=args.hmc_burnin, data_dir=args.data_dir, download=args.download,
-                 progress=not args.no_progress)
+        with environment.blas_threads(args.threads):
+            _evaluate_from_args(args)
     except AEVBError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _evaluate_from_args(args) -> None:
+    evaluate(args.run_dir, iw_samples=args.iw_samples, appendix_d=args.appendix_d, split=args.split,
+             max_points=args.max_points, seed=args.seed, lb_samples=args.lb_samples,
+             batch_size=args.batch_size, hmc_samples=args.hmc_samples, hmc_fit=args.hmc_fit,
+             hmc_burnin=args.hmc_burnin, data_dir=args.data_dir, download=args.download,
+             progress=not args.no_progress)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb_np import __version__, checkpoint, marginal, model
+from aevb_np import __version__, checkpoint, environment, marginal, model
 from aevb_np import bounds
 from aevb_np import data as data_mod
 from aevb_np.algorithms import PARTS
@@ -245,6 +245,7 @@ class TrainConfig:
     data_dir: str | None = dataclasses.field(default=None, metadata=_opt(
         "folder with the data files (else $AEVB_NP_DATA, then the user cache)"))
     lr_auto: dict | None = dataclasses.field(default=None, metadata=_opt("", flag=None))
+    environment: list | None = dataclasses.field(default=None, metadata=_opt("", flag=None))
 
     def resolved_hidden(self) -> int:
         """Hidden units, with the paper's per-dataset default.
@@ -375,9 +376,14 @@ def _load_data(config: TrainConfig, download: bool = False):
 #: posterior: started from a prior draw, a chain stays in a minor mode for 5-10 % of the points,
 #: each then 70-158 nats too low (``benchmarks/fig3_estimators.py`` against the quadrature:
 #: mean bias −6.4 nats from prior starts, +0.000 ± 0.016 from grid starts).
-MARGINAL_SETTINGS = {"appendix-d": dict(n_hmc=50, n_fit=50, n_burnin=100, n_leapfrog=4),
+#: The decoder's arithmetic inside these estimates runs in float32 (the chains, fits and sums
+#: stay float64): half the cost, estimates within noise of float64's against the quadrature
+#: (``benchmarks/fig3_estimators.py --dtype``; issue 25).
+MARGINAL_SETTINGS = {"appendix-d": dict(n_hmc=50, n_fit=50, n_burnin=100, n_leapfrog=4, hmc_dtype="float32"),
                      "hmc-is": dict(K=1000, n_fit=200, n_burnin=200),
                      "quadrature": dict(grid=113, limit=7.0)}
+#: Precision of the grid the HMC chains start from (:func:`aevb_np.marginal.grid_posterior_start`).
+GRID_START_DTYPE = "float32"
 
 
 def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.Generator) -> np.ndarray:
@@ -422,22 +428,50 @@ def evaluate_rows(part, params, x: np.ndarray, evaluation: str, rng: np.random.G
     ----------
     Kingma & Welling (2014), Eq. (10), Appendix D, Appendix F, §5 Fig. 3.
     """
+    return evaluate_splits(part, params, (x,), evaluation, rng)[0]
+
+
+def evaluate_splits(part, params, xs, evaluation: str, rng: np.random.Generator) -> list[np.ndarray]:
+    """:func:`evaluate_rows` on several sets of points (a run's train and test points) at once.
+
+    The same estimates; for ``appendix-d`` and ``hmc-is`` with Nz <= 3 the chains of every
+    set start from one :func:`aevb_np.marginal.grid_posterior_start` over all their points,
+    so the decoder runs over the grid once per evaluation, not once per set.
+
+    Parameters
+    ----------
+    part, params, evaluation, rng
+        As :func:`evaluate_rows`.
+    xs : sequence of ndarray, each shape (n_k, D)
+
+    Returns
+    -------
+    list of ndarray, shapes (n_k,)
+        Nats per datapoint, one array per set.
+
+    Raises
+    ------
+    As :func:`evaluate_rows`.
+    """
     if evaluation not in EVALUATIONS:
         # Never fall through to a default estimate: a misspelt name would log a number
         # computed by an estimator nobody asked for.
         raise ConfigError(f"evaluation {evaluation!r} is not one of {', '.join(EVALUATIONS)}")
     if evaluation == "bound":
-        return part.bound(params, x, rng)
+        return [part.bound(params, x, rng) for x in xs]
     decoder = part.decoder_params(params)
     if evaluation == "quadrature":
-        return marginal.quadrature_log_px(decoder, x, **MARGINAL_SETTINGS["quadrature"])
-    n_latent = part.config.n_latent
-    z0 = marginal.grid_posterior_start(decoder, x, rng) if n_latent <= 3 else None
+        return [marginal.quadrature_log_px(decoder, x, **MARGINAL_SETTINGS["quadrature"]) for x in xs]
+    ends = np.cumsum([x.shape[0] for x in xs])[:-1]
+    z0s = [None] * len(xs)
+    if part.config.n_latent <= 3:
+        z0s = np.split(marginal.grid_posterior_start(decoder, np.concatenate(xs), rng, dtype=GRID_START_DTYPE), ends)
     if evaluation == "appendix-d":
-        return marginal.appendix_d_log_px(decoder, x, rng, z0=z0, **MARGINAL_SETTINGS["appendix-d"])
+        return [marginal.appendix_d_log_px(decoder, x, rng, z0=z0, **MARGINAL_SETTINGS["appendix-d"])
+                for x, z0 in zip(xs, z0s)]
     s = MARGINAL_SETTINGS["hmc-is"]  # evaluation == "hmc-is"
-    return marginal.hmc_importance_sampled_log_px(decoder, x, s["K"], rng, n_fit=s["n_fit"], n_burnin=s["n_burnin"],
-                                                  z0=z0)
+    return [marginal.hmc_importance_sampled_log_px(decoder, x, s["K"], rng, n_fit=s["n_fit"], n_burnin=s["n_burnin"],
+                                                   z0=z0) for x, z0 in zip(xs, z0s)]
 
 
 def _eval_rng(seed: int, step: int) -> np.random.Generator:
@@ -766,7 +800,7 @@ def prepare_run_dir(out: Path, config: TrainConfig, resume: bool, force: bool) -
         saved = _saved_config(out)
         requested = dataclasses.asdict(config)
         for field, value in dataclasses.asdict(saved).items():
-            if field in RESUMABLE_CHANGES or field == "lr_auto" or requested.get(field) is None:
+            if field in RESUMABLE_CHANGES or field in ("lr_auto", "environment") or requested.get(field) is None:
                 continue
             if requested[field] != value:
                 raise ConfigError(
@@ -862,8 +896,9 @@ class _Monitor:
         if reason:
             raise self.diverged(state.step, reason)
         rng, key = _eval_rng(self.config.seed, state.step), self.config.metric()
-        train_v = float(np.mean(evaluate_rows(self.part, state.params, self.x_train_eval, self.config.evaluation, rng)))
-        test_v = float(np.mean(evaluate_rows(self.part, state.params, self.x_test, self.config.evaluation, rng)))
+        train_rows, test_rows = evaluate_splits(self.part, state.params, (self.x_train_eval, self.x_test),
+                                                self.config.evaluation, rng)
+        train_v, test_v = float(np.mean(train_rows)), float(np.mean(test_rows))
         reason = self.check.evaluated("train bound", train_v, final) or self.check.evaluated("test bound", test_v, final)
         if reason:
             raise self.diverged(state.step, reason)
@@ -915,7 +950,8 @@ def _restore(part, config: TrainConfig, ckpt_path: Path) -> RunState:
 
 
 def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False, progress: bool = True,
-          stop_after_steps: int | None = None, download: bool = False, data=None) -> dict:
+          stop_after_steps: int | None = None, download: bool = False, data=None,
+          threads: int = environment.DEFAULT_THREADS) -> dict:
     """Run (or resume) training with ``config`` in the run folder ``out``.
 
     Parameters
@@ -937,6 +973,10 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     data : (x_train, x_test), optional
         Arrays to train and evaluate on instead of ``config.dataset``'s files (tests);
         ``train_subset`` still applies.
+    threads : int
+        BLAS threads for the run (:func:`aevb_np.environment.blas_threads`; default
+        :data:`aevb_np.environment.DEFAULT_THREADS`); recorded, with the machine, in
+        ``config.json``'s ``environment`` (one entry per start or resume).
 
     Returns
     -------
@@ -958,12 +998,18 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     ----------
     Kingma & Welling (2014), Algorithm 1 and §5.
     """
+    with environment.blas_threads(threads):
+        return _train(config, Path(out), resume, force, progress, stop_after_steps, download, data, threads)
+
+
+def _train(config: TrainConfig, out: Path, resume: bool, force: bool, progress: bool, stop_after_steps, download: bool,
+           data, threads: int) -> dict:
+    """:func:`train`'s body, inside its BLAS thread limit."""
     if progress:
         from tqdm.auto import tqdm
     else:  # the plain bar, disabled: tqdm.auto would warn inside a kernel without ipywidgets
         from tqdm import tqdm
 
-    out = Path(out)
     if resume:
         config = prepare_run_dir(out, config, resume, force)  # only reads, on resume
     config.validate()
@@ -991,6 +1037,10 @@ def train(config: TrainConfig, out, *, resume: bool = False, force: bool = False
     else:
         state = new_state(part, part.make_optimizer(effective_lr(config)), np.random.default_rng(config.seed))
         log_rows = []
+    # Where this stretch of the run ran (a resumed run may continue on another machine).
+    config = dataclasses.replace(config, environment=[*(config.environment or []),
+                                                      {**environment.describe(threads), "from_samples": state.samples}])
+    _write_json(out / "config.json", dataclasses.asdict(config))
     total = config.max_samples if config.max_samples is not None else int(round(config.epochs * N))
     with _StopFlag() as stop, tqdm(total=total, initial=min(state.samples, total), unit="sample", unit_scale=True,
                                    disable=not progress, dynamic_ncols=True, leave=False) as bar:
@@ -1123,6 +1173,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="start again over the run in --out (removes only its files)")
     p.add_argument("--download", action="store_true", help="fetch missing data files into the user cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
+    p.add_argument("--threads", type=int, default=environment.DEFAULT_THREADS, metavar="N",
+                   help="BLAS threads (default: %(default)s; one is fastest for these small matrices, and "
+                        "2.2x faster than two on a busy 2-core machine: benchmarks/threads.py)")
     p.add_argument("--version", action="version", version=f"%(prog)s (aevb_np) {__version__}")
     return p
 
@@ -1191,7 +1244,7 @@ def main(argv=None) -> int:
             out = Path(args.out) if args.out is not None else \
                 Path("runs") / f"{args.dataset}-nz{args.n_latent}-{time.strftime('%Y%m%d-%H%M%S')}"
         result = train(config, out, resume=args.resume is not None, force=args.force,
-                       progress=not args.no_progress, download=args.download)
+                       progress=not args.no_progress, download=args.download, threads=args.threads)
     except AEVBError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

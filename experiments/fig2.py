@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py besi
 import paper_curves  # noqa: E402
 from run_folders import README, WALL_TIME_NOTE, read_run, readme_markers, update_readme, wall_time  # noqa: E402
 
+from aevb_np.environment import DEFAULT_THREADS  # noqa: E402
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
 from aevb_np.train import TrainConfig, train  # noqa: E402
 
@@ -79,10 +80,10 @@ def run_dir(out: Path, dataset: str, nz: int, algorithm: str) -> Path:
     return out / "runs" / f"{dataset}-nz{nz}-{algorithm}"
 
 
-def run_one(config: TrainConfig, folder: Path) -> list[dict]:
+def run_one(config: TrainConfig, folder: Path, threads: int = DEFAULT_THREADS) -> list[dict]:
     """Start or continue one run (a separate process under joblib); returns its log rows."""
     resume = (folder / "config.json").exists()
-    return train(config, folder, resume=resume, progress=False)["log"]
+    return train(config, folder, resume=resume, progress=False, threads=threads)["log"]
 
 
 def _row_at(rows: list[dict], samples: int) -> dict | None:
@@ -228,7 +229,7 @@ README_MARKERS = readme_markers("fig2-table", "experiments/fig2.py")
 # --------------------------------------------------------------------------- main
 
 
-def _sweep(jobs: list, n_jobs: int, scheduler: str | None) -> None:
+def _sweep(jobs: list, n_jobs: int, scheduler: str | None, threads: int = DEFAULT_THREADS) -> None:
     try:
         from joblib import Parallel, delayed, parallel_backend
     except ImportError:
@@ -245,7 +246,7 @@ def _sweep(jobs: list, n_jobs: int, scheduler: str | None) -> None:
             raise ConfigError(f"--dask-scheduler {scheduler}: no scheduler answers there ({exc})") from None
         backend = "dask"
     with parallel_backend(backend, n_jobs=n_jobs):
-        Parallel()(delayed(run_one)(c, f) for c, f in jobs)
+        Parallel()(delayed(run_one)(c, f, threads) for c, f in jobs)
 
 
 def main(argv=None) -> int:
@@ -256,6 +257,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="folder for the runs, PNGs and table (default: experiments/fig2_out; "
                                                "with --quick a folder of its own is required)")
     p.add_argument("--jobs", type=int, default=-1, help="parallel processes (joblib; -1 = all cores)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                   help="BLAS threads per run (default: %(default)s; see benchmarks/threads.py)")
     p.add_argument("--dask-scheduler", default=None, help="address of a Dask scheduler to run the sweep on")
     p.add_argument("--update-readme", action="store_true", help="also write the table into README.md's marked block")
     p.add_argument("--plot-only", action="store_true", help="only redraw the panels and the table from the logs")
@@ -280,7 +283,7 @@ def main(argv=None) -> int:
             (out / "runs").mkdir(parents=True, exist_ok=True)
             jobs = [(run_config(d, nz, a, budget, args.quick), run_dir(out, d, nz, a))
                     for d, nz in panels for a in ALGORITHMS]
-            _sweep(jobs, args.jobs, args.dask_scheduler)
+            _sweep(jobs, args.jobs, args.dask_scheduler, args.threads)
         if not any(read_run(run_dir(out, d, nz, a))[1] for d, nz in panels for a in ALGORITHMS):
             print(f"fig2: error: no run logs under {out / 'runs'}; run the sweep first (without --plot-only)",
                   file=sys.stderr)

@@ -26,21 +26,15 @@ Kingma & Welling (2014), §5, Fig. 3, Appendix D and Appendix E.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-
-# Every matrix here is small (minibatches of 100 rows, Nz = 3, 100 hidden units): BLAS
-# threads cost more than they give.  One thread unless the user has chosen otherwise; must
-# be set before NumPy is imported.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
 from run_folders import WALL_TIME_NOTE, read_run, readme_markers, update_readme, wall_time  # noqa: E402
 
+from aevb_np.environment import DEFAULT_THREADS  # noqa: E402
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
 from aevb_np.train import TrainConfig, train  # noqa: E402
 
@@ -52,6 +46,10 @@ COLOURS = {"aevb": "tab:red", "mcem": "tab:green", "wake-sleep": "tab:blue"}
 #: The paper's axes: x in millions (linear), y per panel.
 AXES = {1000: ((0, 60), (-160, -100)), 50_000: ((0, 68), (-160, -125))}
 TABLE_POINTS = (10**6, 10**7, 3 * 10**7, 6 * 10**7)
+#: Evaluations: two per decade (dense early, where the curves climb) and every 5·10⁶ samples
+#: along the paper's linear axis: 22 evaluations to 6·10⁷ (the sweep before issue 25
+#: evaluated every 10⁶: 69).
+EVAL_EVERY = 5_000_000
 DEFAULT_OUT = Path(__file__).resolve().parent / "fig3_out"
 
 
@@ -60,7 +58,7 @@ def run_config(n_train: int, algorithm: str, budget: int, quick: bool, evaluatio
     return TrainConfig(
         dataset="mnist", n_latent=N_LATENT, hidden=N_HIDDEN, algorithm=algorithm, lr="auto", train_subset=n_train,
         max_samples=budget, evaluation=evaluation, eval_train_size=10 if quick else 1000,
-        eval_test_size=10 if quick else 1000, eval_every=budget // 2 if quick else 1_000_000,
+        eval_test_size=10 if quick else 1000, eval_every=budget // 2 if quick else EVAL_EVERY,
         eval_per_decade=0 if quick else 2, checkpoint_every=200, seed=0,
         lr_trial_samples=1000 if quick else 100_000,
     )
@@ -70,9 +68,9 @@ def run_dir(out: Path, n_train: int, algorithm: str) -> Path:
     return out / "runs" / f"ntrain{n_train}-{algorithm}"
 
 
-def run_one(config: TrainConfig, folder: Path) -> dict:
+def run_one(config: TrainConfig, folder: Path, threads: int = DEFAULT_THREADS) -> dict:
     """Start or continue one run; returns :func:`aevb_np.train.train`'s result (``log``: its rows)."""
-    return train(config, folder, resume=(folder / "config.json").exists(), progress=False)
+    return train(config, folder, resume=(folder / "config.json").exists(), progress=False, threads=threads)
 
 
 def _legend_handles() -> list:
@@ -174,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or the quadrature itself (about 7x slower)")
     p.add_argument("--out", default=None, help="folder for the runs, fig3.png and the table (default: experiments/fig3_out)")
     p.add_argument("--update-readme", action="store_true", help="also write the table into README.md's marked block")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                   help="BLAS threads per run (default: %(default)s; see benchmarks/threads.py)")
     p.add_argument("--plot-only", action="store_true", help="only redraw the figure and the table from the logs")
     return p
 
@@ -196,7 +196,8 @@ def main(argv=None) -> int:
             for n in args.n_train:
                 for algorithm in args.methods:
                     folder = run_dir(out, n, algorithm)
-                    result = run_one(run_config(n, algorithm, budget, args.quick, args.evaluation), folder)
+                    result = run_one(run_config(n, algorithm, budget, args.quick, args.evaluation), folder,
+                                     args.threads)
                     if result["interrupted"]:
                         # Ctrl-C stops the sweep, not only the run in progress (the loop has
                         # saved it); the same command continues it exactly.
