@@ -1489,16 +1489,16 @@ def grid_posterior_start(params_or_theta, x: np.ndarray, rng: np.random.Generato
         flat = np.arange(start, min(total, start + chunk_size))
         z = axis[np.stack(np.unravel_index(flat, (grid,) * Nz), axis=1)]
         F, cz = _decoder_features(theta, decoder, z)
-        vals = (X @ F.T + (cz + dist.log_standard_normal(z))[None, :]).astype(np.float64)
+        vals = X @ F.T + (cz + dist.log_standard_normal(z))[None, :]  # (N, chunk), in ``dtype``
         np.maximum(row_max, vals.max(axis=1), out=row_max)
         # Gumbel-max: argmax_g (log p(x, z_g) + Gumbel_g) is a draw from p(z_g|x).  A point
         # GUMBEL_CUTOFF nats below the row's maximum wins only if its Gumbel exceeds the
         # maximum's by that much, probability < grid^Nz · e^−(GUMBEL_CUTOFF − 5) ≈ 10⁻¹³
         # per datapoint: such points get no Gumbel drawn (the draws, not the GEMM, were the
         # cost), which leaves the distribution of the draw unchanged to that precision.
-        live = vals >= (row_max - GUMBEL_CUTOFF)[:, None]
-        vals[~live] = -np.inf
-        vals[live] += rng.gumbel(size=int(np.count_nonzero(live)))
+        live = vals >= (row_max - GUMBEL_CUTOFF).astype(vals.dtype)[:, None]
+        np.copyto(vals, -np.inf, where=~live)
+        vals[live] += rng.gumbel(size=int(np.count_nonzero(live))).astype(vals.dtype)
         j = np.argmax(vals, axis=1)
         top = vals[np.arange(N), j]
         better = top > best

@@ -218,14 +218,17 @@ def test_bad_density_settings_raise_clear_errors():
         marginal.fit_kde(_samples()[0], factors=())
 
 
-def test_grid_posterior_start_draws_from_the_discretized_posterior():
-    # Gumbel-max over the chunks: each grid point is drawn with probability ∝ p(x, z_g).
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_grid_posterior_start_draws_from_the_discretized_posterior(dtype):
+    # Gumbel-max over the chunks: each grid point is drawn with probability ∝ p(x, z_g)
+    # (noise drawn only within GUMBEL_CUTOFF nats of the best point; float32 as evaluations run it).
     params, x, _ = small_model("bernoulli", n_latent=2, M=2)
     R = 3000
     xr = np.repeat(x, R, axis=0)
-    z0 = marginal.grid_posterior_start(params, xr, np.random.default_rng(0), grid=41, limit=6.0, chunk_size=500)
+    z0 = marginal.grid_posterior_start(params, xr, np.random.default_rng(0), grid=41, limit=6.0, chunk_size=500,
+                                       dtype=dtype)
     g = np.linspace(-6.0, 6.0, 41)
-    assert np.all(np.isin(z0, g))
+    assert np.all(np.isin(z0, g.astype(dtype)))
     zg = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 1, 2)
     logw = marginal.log_joint(params["theta"], x)(np.broadcast_to(zg, (zg.shape[0], 2, 2)))  # (G, 2)
     w = np.exp(logw - logsumexp(logw, axis=0))
