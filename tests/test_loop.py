@@ -311,8 +311,12 @@ def test_nothing_is_written_into_out_before_the_data_load(tmp_path, capsys):
 def test_every_config_field_has_a_flag_with_help_and_the_parser_default_is_the_field_default():
     parser = build_parser("aevb-train")
     by_dest = {a.dest: a for a in parser._actions}
+    records = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("flag", True) is None}
+    # lr_auto is filled by --lr auto and environment by train() at each start: records, not flags
+    assert records == {"lr_auto", "environment"}
     for field in dataclasses.fields(TrainConfig):
-        if field.name == "lr_auto":  # filled by --lr auto, not a flag
+        if field.name in records:
+            assert field.name not in by_dest, field.name
             continue
         action = by_dest[field.name]
         assert action.help and action.default == field.default, field.name
