@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 import paper_curves  # noqa: E402
 
-RUNS = {"sweep (lr 0.1, persistent chains)": HERE.parent / "runs" / "ntrain1000-mcem",
+RUNS = {"sweep (lr 0.1, persistent chains)": HERE.parent / "session5-runs" / "ntrain1000-mcem",
         "lr 0.01": HERE / "ntrain1000-mcem-lr0.01",
         "fresh chains (lr 0.1)": HERE / "ntrain1000-mcem-fresh-lr0.1"}
 POINTS = (100_000, 316_300, 1_000_000)  # where the runs are evaluated (2 per decade)

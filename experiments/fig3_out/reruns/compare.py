@@ -17,6 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE.parent / "runs"
+#: Session 5's logs of the runs that were started again in session 6 (see its README).
+SESSION5_RUNS = HERE.parent / "session5-runs"
 
 
 def read_log(folder: Path) -> dict[int, dict]:
@@ -30,7 +32,7 @@ def pairs() -> list[tuple[str, Path, Path]]:
     out = []
     for folder in sorted(p for p in HERE.iterdir() if (p / "log.jsonl").exists()):
         name = folder.name.rsplit("-session", 1)[0]
-        out.append((name, folder, RUNS / name))
+        out.append((name, folder, SESSION5_RUNS / name if (SESSION5_RUNS / name).exists() else RUNS / name))
     return out
 
 

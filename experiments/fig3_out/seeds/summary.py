@@ -26,7 +26,7 @@ def read_log(folder: Path) -> dict[int, dict]:
 
 
 def runs() -> list[tuple[str, Path]]:
-    out = [("seed 0 (the sweep's run)", HERE.parent / "runs" / "ntrain1000-wake-sleep")]
+    out = [("seed 0 (the sweep's run)", HERE.parent / "session5-runs" / "ntrain1000-wake-sleep")]
     for folder in sorted(HERE.glob("ntrain1000-wake-sleep-seed*")):
         if (folder / "log.jsonl").exists():
             out.append((f"seed {folder.name.rsplit('seed', 1)[1]}", folder))
