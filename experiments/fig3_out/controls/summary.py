@@ -1,5 +1,5 @@
 """The Fig. 3 controls beside the sweep's runs and the paper's curves: MCEM on N_train = 1000,
-AEVB's step size on N_train = 50,000.
+AEVB's step size on N_train = 50,000, and Adagrad's warm-up (the authors' code) on both.
 
 Usage (from the repository root)::
 
@@ -60,7 +60,25 @@ def aevb_table() -> str:
     return _table("AEVB run, N_train = 50,000", "Fig3 Ntrain=50000", "aevb", AEVB_RUNS, AEVB_POINTS)
 
 
+#: Adagrad's warm-up as in the authors' code (anglepy: the accumulator gathers squared
+#: gradients for the first steps before any update; issue 25's reading of Appendix E's
+#: "accompanying annealing schedule"), one change from each sweep run.
+WARMUP_AEVB_RUNS = {"sweep (lr auto: 0.1, no warm-up)": HERE.parent / "runs" / "ntrain50000-aevb",
+                    "lr 0.1, warm-up 100 steps": HERE / "ntrain50000-aevb-warmup100"}
+WARMUP_AEVB_POINTS = (316_300, 1_000_000, 3_162_300)
+WARMUP_MCEM_RUNS = {"sweep (lr auto: 0.1, no warm-up)": HERE.parent / "session5-runs" / "ntrain1000-mcem",
+                    "lr 0.1, warm-up 10 steps": HERE / "ntrain1000-mcem-warmup10"}
+
+
+def warmup_tables() -> str:
+    """AEVB on 50,000 points and MCEM on 1000 points with anglepy's Adagrad warm-up."""
+    return (_table("AEVB run, N_train = 50,000", "Fig3 Ntrain=50000", "aevb", WARMUP_AEVB_RUNS, WARMUP_AEVB_POINTS)
+            + "\n\n" + _table("MCEM run, N_train = 1000", "Fig3 Ntrain=1000", "mcem", WARMUP_MCEM_RUNS, POINTS))
+
+
 if __name__ == "__main__":
     print(table())
     print()
     print(aevb_table())
+    print()
+    print(warmup_tables())
