@@ -38,8 +38,8 @@ def check_leapfrog(fn, seed: int | None = None) -> str:
     a half step in momentum, ``n_steps`` full steps in position each followed by a full
     momentum step (the last one a half step).  Graded on the exact posterior of a
     linear-Gaussian model: against :func:`aevb_np.hmc.leapfrog` (end position, momentum,
-    gradient; tolerance 1e-9), and the energy error must shrink about 4-fold when the step
-    size is halved (second order).
+    gradient; tolerance 1e-9), and the energy error must shrink about 4-fold (3 to 5) when
+    the step size is halved (second order).
 
     Parameters
     ----------
@@ -99,16 +99,18 @@ def check_leapfrog(fn, seed: int | None = None) -> str:
     compare(ex, "grad (at the end position)", got["grad"], g_ref, EXACT_TOL)
 
     def energy_error(h):
-        T = 1.05  # the same trajectory length for both step sizes
-        zz, pp, _ = as_tuple(ex, call(ex, fn, z0.copy(), p0.copy(), g0.copy(), h, int(round(T / h)), target, forbidden=own),
+        # Summed over the chains on a short trajectory (T = 0.3), halving h divides this by
+        # 3.9-4.2 for leapfrog on every one of 300 seeds tried; a first-order scheme by ~2.
+        n_steps = int(round(0.3 / h))
+        zz, pp, _ = as_tuple(ex, call(ex, fn, z0.copy(), p0.copy(), g0.copy(), h, n_steps, target, forbidden=own),
                              ("z", "r", "grad"))
         zz, pp = array(ex, "z", zz, z0.shape), array(ex, "r", pp, z0.shape)
         H0 = -logp0 + 0.5 * np.sum(p0**2, axis=1)
         H1 = -target(zz.astype(np.float64))[0] + 0.5 * np.sum(pp.astype(np.float64) ** 2, axis=1)
-        return float(np.max(np.abs(H1 - H0)))
+        return float(np.sum(np.abs(H1 - H0)))
 
-    e1, e2 = energy_error(0.15), energy_error(0.075)
-    if not (2.5 < e1 / e2 < 6.0):
+    e1, e2 = energy_error(0.05), energy_error(0.025)
+    if not (3.0 < e1 / e2 < 5.0):
         raise ExerciseError(f"Exercise {ex}: halving the step size divided the energy error by {e1 / e2:.2f}; "
                             "a second-order integrator divides it by about 4")
     return passed(ex, f"leapfrog matches aevb_np.hmc.leapfrog; energy error {e1:.2g} → {e2:.2g} "
