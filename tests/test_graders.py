@@ -159,7 +159,17 @@ def test_fresh_inputs_pass_the_solution_and_reject_a_copy_of_the_notebook_inputs
     solution = SOLUTIONS[number]
     assert exercises.EXERCISES[number].grader(solution, seed=12345).startswith(f"Exercise {number} passed")
     recorded = []
-    exercises.EXERCISES[number].grader(lambda *a: recorded.append(solution(*a)) or recorded[-1])
+
+    def record(*args):  # the first few answers on the notebook's inputs are enough to replay
+        if len(recorded) == 5:
+            raise RuntimeError("recorded enough")
+        recorded.append(solution(*args))
+        return recorded[-1]
+
+    try:
+        exercises.EXERCISES[number].grader(record)
+    except exercises.ExerciseError as e:
+        assert "recorded enough" in str(e)
     replay = iter(recorded)
     _grade(number, lambda *a: next(replay), seed=12345)
 

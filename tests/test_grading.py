@@ -4,6 +4,8 @@ A tiny class hands in notebook 03 (the shortest): alice the solved notebook (in 
 her own), bob the untouched student copy (as bob.ipynb), carol a copy with the usual slip in
 3.1, a correct 3.2 and a 3.3 that returns the numbers her notebook's check printed as passed
 (hard-coded outputs).  Grading draws other inputs, so carol's 3.3 fails: 3/3, 0/3, 1/3.
+The default run grades the same answers in three-cell notebooks (fresh kernels all the
+same); the slow run grades the full notebook 03 of each student.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 from aevb_np import exercises
 from aevb_np.course.cli import main
-from aevb_np.course.grading import GradingError, find_submissions, write_scores, Row
+from aevb_np.course.grading import GradingError, Row, find_submissions, write_scores
+from aevb_np.course.student import source
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "03_backprop_by_hand.ipynb"
@@ -38,6 +42,14 @@ def _hard_coded_heads_backward() -> str:
     return f"def heads_backward(dmu, dlog_var, h, W4, W5):\n    return ({literals})\n"
 
 
+CAROL = {
+    "3.1": "def tanh_backward_mine(dh, h):\n    return dh * (1.0 - h)\n",  # the square left out
+    "3.2": "def mu_log_var_backward(dz, mu, log_var, eps):\n    s = np.exp(0.5 * log_var)\n"
+           "    return dz.sum(0) - mu, np.sum(dz * 0.5 * s * eps, 0) + 0.5 * (1 - s**2)\n",
+    "3.3": _hard_coded_heads_backward(),
+}
+
+
 def _edit(nb: dict, number: str, text: str) -> None:
     for cell in nb["cells"]:
         if cell["cell_type"] == "code" and re.match(rf"#\s*Exercise {re.escape(number)}:", "".join(cell["source"])):
@@ -46,22 +58,38 @@ def _edit(nb: dict, number: str, text: str) -> None:
     raise AssertionError(f"no exercise {number}")
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("class")
-    student = root / "student"
-    exercises.make_student(REPO / "notebooks", student)
-    subs = root / "submissions"
+def _real_class(subs: Path, student: Path) -> None:
+    """The class handing in notebook 03 itself (alice solved, bob untouched, carol slips)."""
     (subs / "alice").mkdir(parents=True)
     (subs / "alice" / NOTEBOOK).write_bytes((REPO / "notebooks" / NOTEBOOK).read_bytes())
     (subs / "bob.ipynb").write_bytes((student / NOTEBOOK).read_bytes())
     carol = json.loads((student / NOTEBOOK).read_text(encoding="utf-8"))
-    _edit(carol, "3.1", "def tanh_backward_mine(dh, h):\n    return dh * (1.0 - h)\n")
-    _edit(carol, "3.2", "def mu_log_var_backward(dz, mu, log_var, eps):\n    s = np.exp(0.5 * log_var)\n"
-                        "    return dz.sum(0) - mu, np.sum(dz * 0.5 * s * eps, 0) + 0.5 * (1 - s**2)\n")
-    _edit(carol, "3.3", _hard_coded_heads_backward())
+    for number, text in CAROL.items():
+        _edit(carol, number, text)
     (subs / "carol").mkdir()
     (subs / "carol" / NOTEBOOK).write_text(json.dumps(carol), encoding="utf-8")
+
+
+def _tiny_class(subs: Path, student: Path) -> None:
+    """The same answers in three-cell notebooks titled "# 3 · …": the grading path, fast."""
+    solved = json.loads((REPO / "notebooks" / NOTEBOOK).read_text(encoding="utf-8"))
+    stubbed = json.loads((student / NOTEBOOK).read_text(encoding="utf-8"))
+    cells = {"alice": [], "bob": [], "carol": list(CAROL.values())}
+    for ex in exercises.find_exercises(solved):
+        cells["alice"].append(source(solved["cells"][ex["cell"]]))
+        cells["bob"].append(source(stubbed["cells"][ex["cell"]]))
+    (subs / "alice").mkdir(parents=True)
+    (subs / "carol").mkdir()
+    for name, path in (("alice", subs / "alice" / NOTEBOOK), ("bob", subs / "bob.ipynb"),
+                       ("carol", subs / "carol" / NOTEBOOK)):
+        nbformat.write(_tiny_notebook(["import numpy as np"] + cells[name]), str(path))
+
+
+def _grade_class(root: Path, build) -> dict:
+    student = root / "student"
+    exercises.make_student(REPO / "notebooks", student)
+    subs = root / "submissions"
+    build(subs, student)
     (subs / ".DS_Store").write_text("", encoding="utf-8")  # not a student
     before = {p: p.read_bytes() for p in subs.rglob("*") if p.is_file()}
     out = root / "scores.csv"
@@ -69,6 +97,11 @@ def graded(tmp_path_factory):
     with out.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     return {"status": status, "rows": rows, "out": out, "subs": subs, "before": before}
+
+
+@pytest.fixture(scope="module", params=["tiny", pytest.param("notebook 03", marks=pytest.mark.slow)])
+def graded(request, tmp_path_factory):
+    return _grade_class(tmp_path_factory.mktemp("class"), _tiny_class if request.param == "tiny" else _real_class)
 
 
 def test_the_score_table_gives_full_zero_and_partial_points(graded):
@@ -116,21 +149,19 @@ def test_the_layouts_and_an_empty_folder(tmp_path):
         find_submissions(tmp_path / "empty")
 
 
-def _tiny_notebook(cells: list[str]) -> dict:
-    import nbformat
+def _tiny_notebook(cells: list[str], title: str = "# 3 · a submission") -> dict:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# 2 · a submission")] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.cells = [nbformat.v4.new_markdown_cell(title)] + [nbformat.v4.new_code_cell(c) for c in cells]
     return nb
 
 
 @pytest.mark.slow
 def test_a_notebook_over_the_time_limit_is_stopped_and_graded_on_what_it_defined(tmp_path):
-    import nbformat
     from aevb_np.course.grading import grade_submissions
     nb = _tiny_notebook(["import numpy as np\n"
                          "def neg_kl(mu, log_var):\n    return 0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=-1)\n",
                          "import time\ntime.sleep(600)\n",
-                         "def neg_kl_grad(mu, log_var):\n    return -mu, 0.5 * (1 - np.exp(log_var))\n"])
+                         "def neg_kl_grad(mu, log_var):\n    return -mu, 0.5 * (1 - np.exp(log_var))\n"], "# 2 · late")
     nbformat.write(nb, str(tmp_path / "frank.ipynb"))
     rows, seed = grade_submissions(tmp_path, seed=3, time_limit=8, log=lambda line: None)
     got = {r.exercise: (r.points, r.verdict) for r in rows}
