@@ -121,3 +121,11 @@ def test_an_exercise_whose_check_cell_grades_another_number_is_refused():
 def test_check_of_an_unknown_exercise_names_the_known_ones():
     with pytest.raises(KeyError, match="no exercise '9.9'.*1.1, 1.2"):
         exercises.check("9.9", lambda: None)
+
+
+def test_the_instructors_page_lists_every_exercise_with_its_grader():
+    page = (REPO / "docs" / "instructors.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\d\.\d) [^|]*\| `(check_\w+)` \|", page, flags=re.M))
+    assert rows == {n: e.grader.__name__ for n, e in exercises.EXERCISES.items()}
+    for command in ("make-student notebooks/", "grade submissions/ --out scores.csv"):
+        assert f"python -m aevb_np.exercises {command}" in page
