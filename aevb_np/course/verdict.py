@@ -202,6 +202,40 @@ def compare(ex: str, name: str, got: np.ndarray, expected: np.ndarray, tol: floa
     raise ExerciseError(msg)
 
 
+_GRADER_SECTIONS = """
+    Parameters
+    ----------
+    fn : callable
+        The student's function, called with the grader's inputs as described above.
+    seed : int, optional
+        None for the notebook's fixed inputs; an integer draws fresh ones (grading).
+
+    Returns
+    -------
+    str
+        "Exercise {ex} passed: …", saying what was checked.
+
+    Raises
+    ------
+    ExerciseError
+        {raises}; the message names the output, the entry and the error, and the slip
+        when the answer matches a usual one, never the expected value.
+
+    References
+    ----------
+    Kingma & Welling (2014), {ref}.
+    """
+
+
+def grader_doc(ex: str, ref: str, raises: str = "Not written, raises, calls the package's answer, "
+                                                "or returns the wrong type, shape or value"):
+    """Complete a grader's docstring with the sections every grader shares (numpydoc)."""
+    def decorate(fn):
+        fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + _GRADER_SECTIONS.format(ex=ex, raises=raises, ref=ref)
+        return fn
+    return decorate
+
+
 def passed(ex: str, what: str) -> str:
     """The line a grader returns on success: "Exercise N.k passed: …"."""
     return f"Exercise {ex} passed: {what}"

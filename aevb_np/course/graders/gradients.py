@@ -12,37 +12,17 @@ import numpy as np
 
 from aevb_np import distributions as dist
 from aevb_np import layers
-from aevb_np.course.verdict import EXACT_TOL, GRAD_TOL, array, as_tuple, call, compare, passed, rng
+from aevb_np.course.verdict import grader_doc, EXACT_TOL, GRAD_TOL, array, as_tuple, call, compare, passed, rng
 from aevb_np.gradcheck import numerical_gradient
 from aevb_np.reparam import gaussian_sample, gaussian_sample_backward
 
 
+@grader_doc("3.1", "Appendix C (the tanh hidden layer)")
 def check_tanh_backward(fn, seed: int | None = None) -> str:
     """Exercise 3.1: ``fn(dh, h) -> da``, the gradient through h = tanh(a) written from h.
 
     Graded against central differences of J(a) = Σ dh ⊙ tanh(a) on a (5, 7) layer
     (relative tolerance 1e-6).
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 3.1 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix C (the tanh hidden layer).
     """
     ex = "3.1"
     r = rng(seed, 301)
@@ -59,33 +39,13 @@ def check_tanh_backward(fn, seed: int | None = None) -> str:
     return passed(ex, "dh ⊙ (1 − h²) agrees with central differences")
 
 
+@grader_doc("3.2", "Eq. (10), Appendix B")
 def check_mu_log_var_fan_in(fn, seed: int | None = None) -> str:
     """Exercise 3.2: ``fn(dz, mu, log_var, eps) -> (dmu, dlog_var)``: both paths into mu and log_var.
 
     J(mu, log_var) = Σ dz ⊙ z + Σ_i −KL_i with z = mu + σ ⊙ eps (Eq. 10): the reconstruction
     path reaches mu and log_var through z, the KL path (Appendix B) directly.  Graded
     against central differences of J (relative tolerance 1e-6).
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 3.2 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Eq. (10), Appendix B.
     """
     ex = "3.2"
     r = rng(seed, 303)
@@ -111,33 +71,13 @@ def check_mu_log_var_fan_in(fn, seed: int | None = None) -> str:
     return passed(ex, "dmu and dlog_var, reconstruction path + KL path, agree with central differences")
 
 
+@grader_doc("3.3", "Appendix C.2 (Eq. 12)")
 def check_heads_backward(fn, seed: int | None = None) -> str:
     """Exercise 3.3: ``fn(dmu, dlog_var, h, W4, W5) -> (dh, dW4, db4, dW5, db5)``: the fan-in at h.
 
     mu = h W4ᵀ + b4 and log_var = h W5ᵀ + b5 (Eq. 12 for the encoder) read the same h.
     Graded against central differences of J = Σ dmu ⊙ mu + Σ dlog_var ⊙ log_var with
     respect to each of h, W4, b4, W5, b5 (relative tolerance 1e-6), one message per array.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 3.3 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
     """
     ex = "3.3"
     r = rng(seed, 302)
@@ -165,32 +105,12 @@ def _gauss_inputs(r: np.random.Generator):
     return r.uniform(0.0, 1.0, size=(5, 6)), r.uniform(0.2, 0.8, size=(5, 6)), r.normal(-3.0, 0.5, size=(5, 6))
 
 
+@grader_doc("5.1", "Appendix C.2 (Eq. 12)")
 def check_gaussian_log_likelihood(fn, seed: int | None = None) -> str:
     """Exercise 5.1: ``fn(x, mu, log_var) -> log_lik`` of shape (M,), the decoder of Eq. (12).
 
     log N(x; mu, diag σ²) in nats per datapoint; graded against
     :func:`aevb_np.distributions.log_normal_diag` (relative tolerance 1e-9).
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 5.1 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
     """
     ex = "5.1"
     x, mu, log_var = _gauss_inputs(rng(seed, 501))
@@ -207,32 +127,12 @@ def check_gaussian_log_likelihood(fn, seed: int | None = None) -> str:
     return passed(ex, "log N(x; mu, σ²) of Eq. (12) matches aevb_np.distributions.log_normal_diag")
 
 
+@grader_doc("5.2", "Appendix C.2 (Eq. 12)")
 def check_gaussian_log_likelihood_grad(fn, seed: int | None = None) -> str:
     """Exercise 5.2: ``fn(x, mu, log_var) -> (dmu, dlog_var)``: the gradient of Σ log N(x; mu, σ²).
 
     Graded against central differences of :func:`aevb_np.distributions.log_normal_diag`
     (relative tolerance 1e-6).
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 5.2 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
     """
     ex = "5.2"
     x, mu, log_var = _gauss_inputs(rng(seed, 502))

@@ -13,7 +13,7 @@ import numpy as np
 from aevb_np import distributions as dist
 from aevb_np import hmc
 from aevb_np import linear_gaussian as lg
-from aevb_np.course.verdict import EXACT_TOL, ExerciseError, array, as_tuple, call, compare, passed, rng
+from aevb_np.course.verdict import grader_doc, EXACT_TOL, ExerciseError, array, as_tuple, call, compare, passed, rng
 from aevb_np.marginal import gaussian_log_density, harmonic_mean_log_px
 
 
@@ -31,6 +31,7 @@ def _posterior_target(r: np.random.Generator):
     return log_joint_and_grad, m, S, x, (W, b, log_var_x)
 
 
+@grader_doc("6.1", "Appendix D (step 1)", raises="Not written, raises, calls the package's answer, wrong type, shape or value, or an energy error that is not second order")
 def check_leapfrog(fn, seed: int | None = None) -> str:
     """Exercise 6.1: ``fn(z, r, grad, step_size, n_steps, log_prob_and_grad) -> (z, r, grad)``.
 
@@ -40,28 +41,6 @@ def check_leapfrog(fn, seed: int | None = None) -> str:
     linear-Gaussian model: against :func:`aevb_np.hmc.leapfrog` (end position, momentum,
     gradient; tolerance 1e-9), and the energy error must shrink about 4-fold (3 to 5) when
     the step size is halved (second order).
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 6.1 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value, or an
-        energy error that is not second order.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix D (step 1).
     """
     ex = "6.1"
     target, m, S, x, _ = _posterior_target(rng(seed, 601))
@@ -117,6 +96,7 @@ def check_leapfrog(fn, seed: int | None = None) -> str:
                       f"({e1 / e2:.1f}×) when the step size is halved")
 
 
+@grader_doc("6.2", "Appendix D (step 3)", raises="Not written, raises, calls the package's answer, wrong type, shape or value, or not finite far from 0 nats")
 def check_appendix_d_estimator(fn, seed: int | None = None) -> str:
     """Exercise 6.2: ``fn(log_q, log_joint) -> log_px`` of shape (M,), Appendix D step 3.
 
@@ -126,28 +106,6 @@ def check_appendix_d_estimator(fn, seed: int | None = None) -> str:
     :func:`aevb_np.linear_gaussian.log_marginal`, tolerance 1e-9); with q the posterior
     widened 1.3-fold against :func:`aevb_np.marginal.harmonic_mean_log_px`; and it must
     stay finite when every log p(x, z) is near −1500 nats.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 6.2 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value, or not
-        finite far from 0 nats.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix D (step 3).
     """
     ex = "6.2"
     _, m, S, x, (W, b, log_var_x) = _posterior_target(rng(seed, 603))

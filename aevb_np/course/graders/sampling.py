@@ -12,7 +12,7 @@ import numpy as np
 
 from aevb_np import distributions as dist
 from aevb_np import linear_gaussian as lg
-from aevb_np.course.verdict import (EXACT_TOL, GRAD_TOL, ExerciseError, array, as_tuple, call, compare, passed,
+from aevb_np.course.verdict import (grader_doc, EXACT_TOL, GRAD_TOL, ExerciseError, array, as_tuple, call, compare, passed,
                                     rng)
 from aevb_np.gradcheck import numerical_gradient
 from aevb_np.reparam import ReparamFamily, gaussian_sample, gaussian_sample_backward
@@ -22,32 +22,12 @@ _SAMPLE_BACKWARD = ((gaussian_sample_backward, "aevb_np.reparam.gaussian_sample_
                     (ReparamFamily.sample_grad, "aevb_np.reparam's sample_grad"))
 
 
+@grader_doc("1.1", "Eq. (4), Eq. (10)")
 def check_reparam_sample(fn, seed: int | None = None) -> str:
     """Exercise 1.1: ``fn(mu, log_var, eps) -> z``, the reparameterized sample of Eq. (4), (10).
 
     Graded against :func:`aevb_np.reparam.gaussian_sample` on eps of shape (L, M, Nz) =
     (3, 4, 2) broadcast from mu, log_var of shape (M, Nz); relative tolerance 1e-9.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 1.1 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Eq. (4), Eq. (10).
     """
     ex = "1.1"
     r = rng(seed, 101)
@@ -63,6 +43,7 @@ def check_reparam_sample(fn, seed: int | None = None) -> str:
     return passed(ex, "z = mu + exp(½ log_var) * eps on a (3, 4, 2) batch, to rounding error")
 
 
+@grader_doc("1.2", "Eq. (5)")
 def check_pathwise_gradient(fn, seed: int | None = None) -> str:
     """Exercise 1.2: ``fn(df, mu, log_var, eps) -> (dmu, dlog_var)``, the estimator of Eq. (5).
 
@@ -70,27 +51,6 @@ def check_pathwise_gradient(fn, seed: int | None = None) -> str:
     of f'(z) ∂z/∂(mu, log_var) is compared with the same average from
     :func:`aevb_np.reparam.gaussian_sample_backward` (tolerance 1e-8) and with the exact
     gradient (2 mu, σ²) of E[z²] = mu² + σ² (within 4 standard errors).
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 1.2 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Eq. (5).
     """
     ex = "1.2"
     r = rng(seed, 102)
@@ -125,33 +85,13 @@ def _kl_inputs(r: np.random.Generator):
     return r.normal(0.0, 1.0, size=(6, 3)), r.normal(0.0, 0.8, size=(6, 3))
 
 
+@grader_doc("2.1", "Appendix B")
 def check_neg_kl(fn, seed: int | None = None) -> str:
     """Exercise 2.1: ``fn(mu, log_var) -> neg_kl`` of shape (M,), −KL(q ‖ N(0, I)) of Appendix B.
 
     Nats per datapoint; graded against :func:`aevb_np.distributions.neg_kl_standard_normal`
     on a (6, 3) batch (relative tolerance 1e-9, or float32 rounding for a float32 answer),
     and it must be 0 at the prior.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 2.1 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix B.
     """
     ex = "2.1"
     mu, log_var = _kl_inputs(rng(seed, 201))
@@ -170,32 +110,12 @@ def check_neg_kl(fn, seed: int | None = None) -> str:
     return passed(ex, "−KL of Appendix B on a (6, 3) batch to rounding error, and 0 at the prior")
 
 
+@grader_doc("2.2", "Appendix B")
 def check_neg_kl_grad(fn, seed: int | None = None) -> str:
     """Exercise 2.2: ``fn(mu, log_var) -> (dmu, dlog_var)``, the gradient of Σ_i −KL_i.
 
     Graded against fourth-order central differences (:func:`aevb_np.gradcheck.numerical_gradient`)
     of :func:`aevb_np.distributions.neg_kl_standard_normal`; relative tolerance 1e-6.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 2.2 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix B.
     """
     ex = "2.2"
     mu, log_var = _kl_inputs(rng(seed, 202))
@@ -213,6 +133,7 @@ def check_neg_kl_grad(fn, seed: int | None = None) -> str:
     return passed(ex, "(−mu, ½(1 − σ²)) agrees with central differences to 1e-6")
 
 
+@grader_doc("2.3", "Eq. (6), Eq. (3)", raises="Not written, raises, wrong type, shape or value")
 def check_estimator_A(fn, seed: int | None = None) -> str:
     """Exercise 2.3: ``fn(log_lik, z, eps, log_var) -> elbo`` of shape (M,), estimator A, Eq. (6).
 
@@ -220,27 +141,6 @@ def check_estimator_A(fn, seed: int | None = None) -> str:
     log_var (M, Nz).  Graded on the exact linear-Gaussian model (:mod:`aevb_np.linear_gaussian`):
     on L = 4 samples against Eq. (6) evaluated with the package's densities (tolerance
     1e-9), and on L = 100 000 against the exact bound of Eq. (3) within 4 standard errors.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 2.3 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Eq. (6), Eq. (3).
     """
     ex = "2.3"
     r = rng(seed, 203)

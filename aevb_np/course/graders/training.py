@@ -13,11 +13,21 @@ import numpy as np
 
 from aevb_np import distributions as dist
 from aevb_np import full_vb
-from aevb_np.course.verdict import EXACT_TOL, GRAD_TOL, ExerciseError, array, as_tuple, call, compare, passed, rng
+from aevb_np.course.verdict import grader_doc, EXACT_TOL, GRAD_TOL, ExerciseError, array, as_tuple, call, compare, passed, rng
 from aevb_np.gradcheck import numerical_gradient
 from aevb_np.optim import Adagrad
 
 
+def _unbiased(ex: str, draws: np.ndarray, target: float, over: str, what: str) -> float:
+    """The standard error of the draws' mean; ExerciseError if the mean is over 4 of them from ``target``."""
+    se = float(draws.std() / np.sqrt(draws.size))
+    if abs(draws.mean() - target) > 4 * se:
+        raise ExerciseError(f"Exercise {ex}: averaged over {over} the estimate is "
+                            f"{abs(draws.mean() - target) / se:.1f} standard errors from {what}: biased")
+    return se
+
+
+@grader_doc("4.1", "§5, Eq. (8)")
 def check_adagrad_step(fn, seed: int | None = None) -> str:
     """Exercise 4.1: ``fn(theta, grad, G, lr, N, M) -> (theta_new, G_new)``: one step of §5.
 
@@ -25,27 +35,6 @@ def check_adagrad_step(fn, seed: int | None = None) -> str:
     ``d = (N/M) grad − theta`` (Eq. 8's scaling and the N(0, I) prior), then ``G ← G + d²``
     and ``theta ← theta + lr d / √G``.  Graded against :class:`aevb_np.optim.Adagrad` over
     three steps (relative tolerance 1e-9), with N = 610 and M = 20.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 4.1 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), §5, Eq. (8).
     """
     ex = "4.1"
     r = rng(seed, 402)
@@ -76,6 +65,7 @@ def check_adagrad_step(fn, seed: int | None = None) -> str:
     return passed(ex, "three Adagrad steps on (N/M)·grad − theta match aevb_np.optim.Adagrad")
 
 
+@grader_doc("4.2", "Eq. (8)", raises="Not written, raises, wrong type, shape or value, or biased")
 def check_minibatch_estimate(fn, seed: int | None = None) -> str:
     """Exercise 4.2: ``fn(elbo_minibatch, N) -> float``, the minibatch estimator of Eq. (8).
 
@@ -83,27 +73,6 @@ def check_minibatch_estimate(fn, seed: int | None = None) -> str:
     the whole dataset).  Graded on N = 60 made-up per-datapoint values: the formula on one
     minibatch of M = 7 (to rounding error), and the mean over 20 000 random minibatches
     against the full-data sum within 4 standard errors.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 4.2 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, wrong type, shape or value, or biased.
-
-    References
-    ----------
-    Kingma & Welling (2014), Eq. (8).
     """
     ex = "4.2"
     r = rng(seed, 401)
@@ -119,14 +88,12 @@ def check_minibatch_estimate(fn, seed: int | None = None) -> str:
     })
     batches = values[np.argsort(r.random((20_000, N)), axis=1)[:, :M]]  # 20 000 minibatches without replacement
     draws = np.array([float(array(ex, "estimate", call(ex, fn, b.copy(), N), ())) for b in batches])
-    se = draws.std() / np.sqrt(draws.size)
-    if abs(draws.mean() - values.sum()) > 4 * se:
-        raise ExerciseError(f"Exercise {ex}: averaged over 20 000 minibatches the estimate is "
-                            f"{abs(draws.mean() - values.sum()) / se:.1f} standard errors from the full-data bound: biased")
+    se = _unbiased(ex, draws, values.sum(), "20 000 minibatches", "the full-data bound")
     return passed(ex, f"(N/M) Σ elbo_i is unbiased: {draws.mean():.1f} ± {se:.1f} over 20 000 minibatches "
                       f"against the full-data {values.sum():.1f} nats")
 
 
+@grader_doc("7.1", "Appendix F, Eq. (8)", raises="Not written, raises, wrong type, shape or value, or biased")
 def check_full_vb_bound(fn, seed: int | None = None) -> str:
     """Exercise 7.1: ``fn(log_lik_minibatch, N, neg_kl_theta) -> float``: Appendix F's estimate of L(φ; X).
 
@@ -134,27 +101,6 @@ def check_full_vb_bound(fn, seed: int | None = None) -> str:
     dataset.  Graded on Bayesian linear regression with N = 40, M = 7: the formula on one
     draw to rounding error, and the mean over 20 000 draws of (ζ, minibatch) against the
     exact bound of :func:`aevb_np.full_vb.linreg_elbo` within 4 standard errors.
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 7.1 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, wrong type, shape or value, or biased.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix F, Eq. (8).
     """
     ex = "7.1"
     r = rng(seed, 702)
@@ -181,14 +127,12 @@ def check_full_vb_bound(fn, seed: int | None = None) -> str:
         draws.append(float(got))
     draws = np.array(draws)
     exact = full_vb.linreg_elbo(X, y, s2, mu, log_var)
-    se = draws.std() / np.sqrt(draws.size)
-    if abs(draws.mean() - exact) > 4 * se:
-        raise ExerciseError(f"Exercise {ex}: averaged over 20 000 draws the estimate is "
-                            f"{abs(draws.mean() - exact) / se:.1f} standard errors from the exact bound: biased")
+    se = _unbiased(ex, draws, exact, "20 000 draws", "the exact bound")
     return passed(ex, f"unbiased for the exact bound of Bayesian linear regression: {draws.mean():.2f} ± {se:.2f} "
                       f"against {exact:.2f} nats")
 
 
+@grader_doc("7.2", "Appendix F")
 def check_theta_backward(fn, seed: int | None = None) -> str:
     """Exercise 7.2: ``fn(mu, log_var, zeta, dtheta, kl_weight) -> (dmu, dlog_var)``, Appendix F.
 
@@ -196,27 +140,6 @@ def check_theta_backward(fn, seed: int | None = None) -> str:
     ``J = Σ dtheta ⊙ θ̃ + kl_weight · (−KL(q(θ) ‖ N(0, I)))`` with respect to (mu, log_var),
     the reparameterization path and the KL path summed.  Graded against central
     differences (relative tolerance 1e-6).
-
-    Parameters
-    ----------
-    fn : callable
-        The student's function.
-    seed : int, optional
-        None for the notebook's inputs; an integer draws fresh ones (grading).
-
-    Returns
-    -------
-    str
-        "Exercise 7.2 passed: …".
-
-    Raises
-    ------
-    ExerciseError
-        Not written, raises, calls the package's answer, wrong type, shape or value.
-
-    References
-    ----------
-    Kingma & Welling (2014), Appendix F.
     """
     ex = "7.2"
     r = rng(seed, 701)
