@@ -28,7 +28,7 @@ from aevb_np.course.student import (BEGIN, END, StudentCopyError, find_exercises
 from aevb_np.course.verdict import ExerciseError
 
 __all__ = [
-    "BEGIN", "END", "EXERCISES", "Exercise", "ExerciseError", "StudentCopyError", "check", "check_adagrad_step",
+    "Exercise", "ExerciseError", "StudentCopyError", "check", "check_adagrad_step",
     "check_appendix_d_estimator", "check_estimator_A", "check_full_vb_bound", "check_gaussian_log_likelihood",
     "check_gaussian_log_likelihood_grad", "check_heads_backward", "check_leapfrog", "check_minibatch_estimate",
     "check_mu_log_var_fan_in", "check_neg_kl", "check_neg_kl_grad", "check_pathwise_gradient",

@@ -126,5 +126,6 @@ def grade(number: str, fn, seed: int) -> tuple[bool, str]:
         return False, f"Exercise {number}: could not grade the answer ({type(err).__name__}: {err})"
 
 
-__all__ = ["EXERCISES", "Exercise", "ExerciseError", "check", "grade"] + sorted(
+# EXERCISES is left out of __all__: the API pages would print the whole registry as its value.
+__all__ = ["Exercise", "ExerciseError", "check", "grade"] + sorted(
     e.grader.__name__ for e in EXERCISES.values())
