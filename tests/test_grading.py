@@ -168,3 +168,10 @@ def test_a_notebook_over_the_time_limit_is_stopped_and_graded_on_what_it_defined
     assert got["2.1"][0] == 1
     assert got["2.2"][0] == 0 and "hit the 8 s limit at cell 2" in got["2.2"][1], got["2.2"]
     assert np.isclose(seed, 3)
+
+
+def test_an_unknown_kernel_is_one_clear_error(tmp_path):
+    from aevb_np.course.grading import run_and_grade
+    nbformat.write(_tiny_notebook(["x = 1"]), str(tmp_path / "a.ipynb"))
+    with pytest.raises(GradingError, match="no Jupyter kernel named 'no-such-kernel'"):
+        run_and_grade(tmp_path / "a.ipynb", ["3.1"], seed=1, time_limit=10, kernel_name="no-such-kernel")

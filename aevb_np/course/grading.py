@@ -109,22 +109,12 @@ def chapter_of(path: Path, nb: dict) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def run_and_grade(path: Path, numbers: list[str], seed: int, time_limit: float, grade_limit: float = 300.0,
-                  kernel_name: str = "python3") -> tuple[dict[str, tuple[bool, str]], str]:
-    """Run one notebook in a fresh kernel, then grade its exercises; ({number: (passed, verdict)}, note).
+def _run_cells(client, nb, deadline: float, time_limit: float, grade_limit: float) -> str:
+    """Run the notebook's code cells until ``deadline``, then the grading cell (the last one).
 
-    ``note`` says if the notebook hit ``time_limit`` (seconds, the whole notebook) and where.
+    Returns the note on the time limit ("" if it was not reached).
     """
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(str(path), as_version=4)
-    token = f"AEVB-GRADES-{secrets.token_hex(8)}:"
-    names = {n: EXERCISES[n].function for n in numbers}
-    nb.cells.append(nbformat.v4.new_code_cell(_GRADE_CELL.format(names=names, seed=seed, token=token)))
-    client = NotebookClient(nb, timeout=int(time_limit), kernel_name=kernel_name, allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
-    note, deadline = "", time.monotonic() + time_limit
+    note = ""
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells[:-1]):
             if cell.cell_type != "code":
@@ -138,6 +128,36 @@ def run_and_grade(path: Path, numbers: list[str], seed: int, time_limit: float, 
                 break
         client.timeout = int(grade_limit)
         client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+    return note
+
+
+def run_and_grade(path: Path, numbers: list[str], seed: int, time_limit: float, grade_limit: float = 300.0,
+                  kernel_name: str = "python3") -> tuple[dict[str, tuple[bool, str]], str]:
+    """Run one notebook in a fresh kernel, then grade its exercises; ({number: (passed, verdict)}, note).
+
+    ``note`` says if the notebook hit ``time_limit`` (seconds, the whole notebook) and where.
+    """
+    try:
+        import nbformat
+        from jupyter_client.kernelspec import NoSuchKernel
+        from nbclient import NotebookClient
+    except ImportError as e:
+        raise GradingError(f"grading runs notebooks with nbclient and ipykernel ({e}); "
+                           "install them with pip install -e \".[notebooks]\"") from None
+
+    nb = nbformat.read(str(path), as_version=4)
+    token = f"AEVB-GRADES-{secrets.token_hex(8)}:"
+    names = {n: EXERCISES[n].function for n in numbers}
+    nb.cells.append(nbformat.v4.new_code_cell(_GRADE_CELL.format(names=names, seed=seed, token=token)))
+    client = NotebookClient(nb, timeout=int(time_limit), kernel_name=kernel_name, allow_errors=True,
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
+    deadline = time.monotonic() + time_limit
+    try:
+        note = _run_cells(client, nb, deadline, time_limit, grade_limit)
+    except NoSuchKernel:
+        raise GradingError(f"no Jupyter kernel named {kernel_name!r}: install ipykernel "
+                           "(pip install -e \".[notebooks]\")") from None
+
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
     line = next((ln for ln in text.splitlines() if ln.startswith(token)), None)
     if line is None:
