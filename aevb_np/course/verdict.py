@@ -197,7 +197,7 @@ def compare(ex: str, name: str, got: np.ndarray, expected: np.ndarray, tol: floa
     msg = f"Exercise {ex}: {name} is wrong {where}: relative error {worst:.2g} (tolerance {tol:.0e})"
     for slip, value in (hints or {}).items():
         if np.shape(value) == got.shape and float(relative_error(got, value).max()) <= max(1e-8, tol):
-            msg += f"; it matches what {slip} gives"
+            msg += f"; it matches a usual slip: {slip}"
             break
     raise ExerciseError(msg)
 
