@@ -75,6 +75,17 @@ class Row:
 def find_submissions(folder) -> list[tuple[str, list[Path]]]:
     """(student, notebooks) for every entry of ``folder``, in name order.
 
+    Parameters
+    ----------
+    folder : path-like
+        ``<student>/<notebook>.ipynb`` folders and ``<student>.ipynb`` files; hidden entries
+        and other files are ignored.
+
+    Returns
+    -------
+    list of (str, list of Path)
+        The student's name and their notebooks.
+
     Raises
     ------
     GradingError
@@ -99,7 +110,20 @@ def find_submissions(folder) -> list[tuple[str, list[Path]]]:
 
 
 def chapter_of(path: Path, nb: dict) -> int | None:
-    """The notebook's number, from its title cell or its file name; None if neither says."""
+    """The notebook's number, from its title cell or its file name.
+
+    Parameters
+    ----------
+    path : Path
+        The notebook's file (its name is read, "03_…").
+    nb : dict
+        The notebook (its first cell is read, "# 3 · …").
+
+    Returns
+    -------
+    int or None
+        The number, or None if neither says.
+    """
     for cell in nb.get("cells", [])[:1]:
         src = cell.get("source", "")
         m = TITLE.match("".join(src) if isinstance(src, list) else src)
@@ -133,9 +157,34 @@ def _run_cells(client, nb, deadline: float, time_limit: float, grade_limit: floa
 
 def run_and_grade(path: Path, numbers: list[str], seed: int, time_limit: float, grade_limit: float = 300.0,
                   kernel_name: str = "python3") -> tuple[dict[str, tuple[bool, str]], str]:
-    """Run one notebook in a fresh kernel, then grade its exercises; ({number: (passed, verdict)}, note).
+    """Run one notebook in a fresh kernel, then grade its exercises.
 
-    ``note`` says if the notebook hit ``time_limit`` (seconds, the whole notebook) and where.
+    Parameters
+    ----------
+    path : Path
+        The submitted notebook; read, never written (it runs from a copy in memory).
+    numbers : list of str
+        The exercises to grade ("3.1", …).
+    seed : int
+        The grading inputs' seed.
+    time_limit : float
+        Seconds the notebook's own cells may run in all; the cell running then is
+        interrupted and the rest skipped.
+    grade_limit : float
+        Seconds for the grading cell.
+    kernel_name : str
+        The Jupyter kernel.
+
+    Returns
+    -------
+    (dict, str)
+        ``{number: (passed, verdict)}``, and a note saying where the time limit was hit
+        ("" if it was not).
+
+    Raises
+    ------
+    GradingError
+        nbclient or the kernel is missing.
     """
     try:
         import nbformat
@@ -214,6 +263,18 @@ def grade_submissions(folder, seed: int | None = None, time_limit: float = 600.0
 
 def write_scores(rows: list[Row], out) -> Path:
     """Write the score table as CSV (student, exercise, points, verdict, total); never over a file.
+
+    Parameters
+    ----------
+    rows : list of Row
+        From :func:`grade_submissions`.
+    out : path-like
+        The CSV to create.
+
+    Returns
+    -------
+    Path
+        ``out``.
 
     Raises
     ------

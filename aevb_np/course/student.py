@@ -30,7 +30,18 @@ class StudentCopyError(ValueError):
 
 
 def source(cell: dict) -> str:
-    """A cell's source as one string (nbformat allows a list of lines)."""
+    """A cell's source as one string.
+
+    Parameters
+    ----------
+    cell : dict
+        An nbformat 4 cell, whose ``source`` is a string or a list of lines.
+
+    Returns
+    -------
+    str
+        The source joined.
+    """
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 

@@ -47,8 +47,18 @@ class ExerciseError(AssertionError):
 def rng(seed: int | None, tag: int) -> np.random.Generator:
     """The generator of a grader's inputs.
 
-    ``seed=None`` gives the fixed inputs of the notebook's check cell; a grading run passes
-    a seed drawn when it starts (not stored in any notebook), so hard-coded outputs fail.
+    Parameters
+    ----------
+    seed : int or None
+        None: the fixed inputs of the notebook's check cell.  An integer: a grading run's
+        seed, drawn when it starts and stored in no notebook, so hard-coded outputs fail.
+    tag : int
+        The grader's own number (101 for 1.1, …), so that graders draw different inputs.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``default_rng(tag)`` or ``default_rng([seed, tag])``.
     """
     return np.random.default_rng(tag if seed is None else [int(seed), tag])
 
@@ -123,8 +133,26 @@ def call(ex: str, fn: Callable, *args, forbidden: Iterable[tuple[Callable, str]]
 def array(ex: str, name: str, value, shape: tuple) -> np.ndarray:
     """The student's output as a float array of the expected shape, or an ExerciseError.
 
-    float64 and float32 keep their dtype (:func:`compare` sets the tolerance from it);
-    integers and Python floats become float64; lower precisions are refused.
+    Parameters
+    ----------
+    ex, name : str
+        The exercise's number and the output's name, for the message.
+    value : array_like
+        What the student's function returned for this output.
+    shape : tuple of int
+        The shape the exercise asks for (``()`` for one number).
+
+    Returns
+    -------
+    ndarray
+        float64 or float32 (kept: :func:`compare` sets the tolerance from it); integers and
+        Python floats become float64.
+
+    Raises
+    ------
+    ExerciseError
+        None, not numbers, float16 or wider than float64, the wrong shape, or a
+        non-finite entry (named).
     """
     if value is None:
         raise ExerciseError(f"Exercise {ex}: {name} is None; expected an array of shape {tuple(shape)}")
@@ -147,7 +175,27 @@ def array(ex: str, name: str, value, shape: tuple) -> np.ndarray:
 
 
 def as_tuple(ex: str, value, names: tuple[str, ...]) -> tuple:
-    """``value`` as a tuple of ``len(names)`` outputs, or an ExerciseError naming what came back."""
+    """``value`` as a tuple of ``len(names)`` outputs, or an ExerciseError naming what came back.
+
+    Parameters
+    ----------
+    ex : str
+        The exercise's number.
+    value : object
+        What the student's function returned.
+    names : tuple of str
+        The outputs the exercise asks for, in order.
+
+    Returns
+    -------
+    tuple
+        ``value`` as a tuple.
+
+    Raises
+    ------
+    ExerciseError
+        Not a tuple or list of that length.
+    """
     if value is None or not isinstance(value, (tuple, list)) or len(value) != len(names):
         got = type(value).__name__ + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
         raise ExerciseError(f"Exercise {ex}: expected a tuple ({', '.join(names)}), got {got}")
@@ -155,7 +203,21 @@ def as_tuple(ex: str, value, names: tuple[str, ...]) -> tuple:
 
 
 def tolerance(tol: float, dtype) -> float:
-    """``tol`` for a float64 answer; at least ROUNDING_ULPS × eps of a lower precision."""
+    """The relative tolerance for an answer of ``dtype``.
+
+    Parameters
+    ----------
+    tol : float
+        The tolerance for a float64 answer.
+    dtype : numpy dtype
+        The answer's floating dtype.
+
+    Returns
+    -------
+    float
+        ``tol`` for float64; at least ROUNDING_ULPS × eps of a lower precision (7.6e-6
+        for float32).
+    """
     return max(tol, ROUNDING_ULPS * float(np.finfo(dtype).eps)) if np.dtype(dtype).itemsize < 8 else tol
 
 
@@ -229,7 +291,23 @@ _GRADER_SECTIONS = """
 
 def grader_doc(ex: str, ref: str, raises: str = "Not written, raises, calls the package's answer, "
                                                 "or returns the wrong type, shape or value"):
-    """Complete a grader's docstring with the sections every grader shares (numpydoc)."""
+    """Complete a grader's docstring with the sections every grader shares (numpydoc).
+
+    Parameters
+    ----------
+    ex : str
+        The exercise's number.
+    ref : str
+        The paper's section or equation, e.g. "Appendix B".
+    raises : str
+        When the grader raises ExerciseError.
+
+    Returns
+    -------
+    callable
+        A decorator that appends Parameters, Returns, Raises and References to the
+        grader's own summary and returns the grader.
+    """
     def decorate(fn):
         fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + _GRADER_SECTIONS.format(ex=ex, raises=raises, ref=ref)
         return fn
@@ -237,7 +315,20 @@ def grader_doc(ex: str, ref: str, raises: str = "Not written, raises, calls the 
 
 
 def passed(ex: str, what: str) -> str:
-    """The line a grader returns on success: "Exercise N.k passed: …"."""
+    """The line a grader returns on success.
+
+    Parameters
+    ----------
+    ex : str
+        The exercise's number.
+    what : str
+        What was checked.
+
+    Returns
+    -------
+    str
+        "Exercise N.k passed: " + ``what``.
+    """
     return f"Exercise {ex} passed: {what}"
 
 
