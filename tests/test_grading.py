@@ -5,7 +5,8 @@ her own), bob the untouched student copy (as bob.ipynb), carol a copy with the u
 3.1, a correct 3.2 and a 3.3 that returns the numbers her notebook's check printed as passed
 (hard-coded outputs).  Grading draws other inputs, so carol's 3.3 fails: 3/3, 0/3, 1/3.
 The default run grades the same answers in three-cell notebooks (fresh kernels all the
-same); the slow run grades the full notebook 03 of each student.
+same), plus dave, whose notebook replaces the graders (0/3: the grader reloads them); the
+slow run grades the full notebook 03 of each student.
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ def _tiny_class(subs: Path, student: Path) -> None:
     for ex in exercises.find_exercises(solved):
         cells["alice"].append(source(solved["cells"][ex["cell"]]))
         cells["bob"].append(source(stubbed["cells"][ex["cell"]]))
+    # dave leaves the stubs and replaces the graders from his notebook: the grader reloads them
+    cells["dave"] = cells["bob"] + ["import aevb_np.course.graders as g\n"
+                                    "g.grade = lambda number, fn, seed: (True, 'Exercise ' + number + ' passed')"]
     (subs / "alice").mkdir(parents=True)
     (subs / "carol").mkdir()
     for name, path in (("alice", subs / "alice" / NOTEBOOK), ("bob", subs / "bob.ipynb"),
-                       ("carol", subs / "carol" / NOTEBOOK)):
+                       ("carol", subs / "carol" / NOTEBOOK), ("dave", subs / "dave.ipynb")):
         nbformat.write(_tiny_notebook(["import numpy as np"] + cells[name]), str(path))
 
 
@@ -109,11 +113,15 @@ def test_the_score_table_gives_full_zero_and_partial_points(graded):
     rows = graded["rows"]
     assert list(rows[0]) == ["student", "exercise", "points", "verdict", "total"]
     table = {(r["student"], r["exercise"]): (int(r["points"]), r["verdict"], int(r["total"])) for r in rows}
-    assert sorted(table) == [(s, n) for s in ("alice", "bob", "carol") for n in ("3.1", "3.2", "3.3")]
+    students = ("alice", "bob", "carol", "dave") if ("dave", "3.1") in table else ("alice", "bob", "carol")
+    assert sorted(table) == [(s, n) for s in students for n in ("3.1", "3.2", "3.3")]
     assert [table["alice", n][0] for n in ("3.1", "3.2", "3.3")] == [1, 1, 1]
     assert [table["bob", n][0] for n in ("3.1", "3.2", "3.3")] == [0, 0, 0]
     assert [table["carol", n][0] for n in ("3.1", "3.2", "3.3")] == [0, 1, 0]
     assert {s: table[s, "3.1"][2] for s in ("alice", "bob", "carol")} == {"alice": 3, "bob": 0, "carol": 1}
+    if "dave" in students:  # replacing the graders from the notebook gains nothing
+        assert [table["dave", n][:1] + (table["dave", n][2],) for n in ("3.1", "3.2", "3.3")] == [(0, 0)] * 3
+        assert all("not written yet" in table["dave", n][1] for n in ("3.1", "3.2", "3.3"))
 
 
 def test_each_verdict_says_why(graded):
