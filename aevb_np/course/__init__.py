@@ -2,4 +2,12 @@
 the grading command for a class, the check report and the diagrams.
 
 Nothing here is part of the paper's mathematics; it teaches and verifies it.
+
+* :mod:`aevb_np.course.graders` — one grader per exercise, in a module per pair of
+  notebooks, and the registry :data:`~aevb_np.course.graders.EXERCISES`;
+* :mod:`aevb_np.course.verdict` — what a student is told, and the comparisons behind it;
+* :mod:`aevb_np.course.student` — the student copy (``make-student``);
+* :mod:`aevb_np.course.grading` — grading a class's notebooks in fresh kernels;
+* :mod:`aevb_np.course.cli` — ``python -m aevb_np.exercises`` (:mod:`aevb_np.exercises`
+  is the entry point the notebooks import).
 """
