@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.image import imread
 
-from aevb_np import diagrams
+from aevb_np.course import diagrams
 
 
 def _texts(fig) -> str:
@@ -50,3 +50,15 @@ def test_save_all_is_byte_identical_from_run_to_run(tmp_path):
     second = diagrams.save_all(tmp_path / "b")
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_the_notebooks_name_aevb_np_diagrams_still_gives_the_diagrams():
+    import subprocess
+    import sys
+
+    from aevb_np import diagrams as old_name
+
+    for name in ("model_diagram", "reparameterization_diagram", "fan_in_diagram", "save_all", "main"):
+        assert getattr(old_name, name) is getattr(diagrams, name)
+    out = subprocess.run([sys.executable, "-m", "aevb_np.diagrams"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "usage: python -m aevb_np.diagrams OUT_DIR" in out.stderr
