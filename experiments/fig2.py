@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
-from run_folders import README, WALL_TIME_NOTE, read_run, readme_markers, update_readme, wall_time  # noqa: E402
+from run_folders import REPRODUCING, WALL_TIME_NOTE, doc_markers, read_run, update_doc, wall_time  # noqa: E402
 
 from aevb_np.environment import DEFAULT_THREADS  # noqa: E402
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
@@ -223,7 +223,7 @@ def table(out: Path, panels: list[tuple[str, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-README_MARKERS = readme_markers("fig2-table", "experiments/fig2.py")
+DOC_MARKERS = doc_markers("fig2-table", "experiments/fig2.py")
 
 
 # --------------------------------------------------------------------------- main
@@ -260,7 +260,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                    help="BLAS threads per run (default: %(default)s; see benchmarks/threads.py)")
     p.add_argument("--dask-scheduler", default=None, help="address of a Dask scheduler to run the sweep on")
-    p.add_argument("--update-readme", action="store_true", help="also write the table into README.md's marked block")
+    p.add_argument("--update-docs", action="store_true", help="also write the table into docs/reproducing.md's marked block")
     p.add_argument("--plot-only", action="store_true", help="only redraw the panels and the table from the logs")
     p.add_argument("--quick", action="store_true", help="tiny networks and budgets (tests)")
     args = p.parse_args(argv)
@@ -292,9 +292,9 @@ def main(argv=None) -> int:
         text = table(out, panels)
         (out / "fig2_table.md").write_text(text)
         written.append(out / "fig2_table.md")
-        if args.update_readme:
-            update_readme(text, README_MARKERS)
-            written.append(README)
+        if args.update_docs:
+            update_doc(text, DOC_MARKERS)
+            written.append(REPRODUCING)
     except AEVBError as exc:
         print(f"fig2: error: {exc}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
-from run_folders import WALL_TIME_NOTE, read_run, readme_markers, update_readme, wall_time  # noqa: E402
+from run_folders import WALL_TIME_NOTE, doc_markers, read_run, update_doc, wall_time  # noqa: E402
 
 from aevb_np.environment import DEFAULT_THREADS  # noqa: E402
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
@@ -157,7 +157,7 @@ def table(out: Path, n_trains: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-README_MARKERS = readme_markers("fig3-table", "experiments/fig3.py")
+DOC_MARKERS = doc_markers("fig3-table", "experiments/fig3.py")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "0.02 nats of the quadrature, benchmarks/fig3_estimators.py), IS with an HMC-fitted proposal, "
                         "or the quadrature itself (about 7x slower)")
     p.add_argument("--out", default=None, help="folder for the runs, fig3.png and the table (default: experiments/fig3_out)")
-    p.add_argument("--update-readme", action="store_true", help="also write the table into README.md's marked block")
+    p.add_argument("--update-docs", action="store_true", help="also write the table into docs/reproducing.md's marked block")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                    help="BLAS threads per run (default: %(default)s; see benchmarks/threads.py)")
     p.add_argument("--plot-only", action="store_true", help="only redraw the figure and the table from the logs")
@@ -213,8 +213,8 @@ def main(argv=None) -> int:
         png = plot(out, args.n_train)
         text = table(out, args.n_train)
         (out / "fig3_table.md").write_text(text)
-        if args.update_readme:
-            update_readme(text, README_MARKERS)
+        if args.update_docs:
+            update_doc(text, DOC_MARKERS)
     except AEVBError as exc:
         print(f"fig3: error: {exc}", file=sys.stderr)
         return 2

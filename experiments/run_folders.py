@@ -1,4 +1,4 @@
-"""What the experiment scripts share: reading a run folder, and writing a table into the README."""
+"""What the experiment scripts share: reading a run folder, and writing a table into docs/reproducing.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 from aevb_np.errors import ConfigError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+#: The page of the site where the reproduction is discussed; its marked blocks are the scripts'.
+REPRODUCING = Path(__file__).resolve().parents[1] / "docs" / "reproducing.md"
 
 
 def read_run(folder: Path) -> tuple[dict | None, list[dict]]:
@@ -31,17 +32,17 @@ def wall_time(rows: list[dict]) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def readme_markers(name: str, script: str) -> tuple[str, str]:
-    """The two comments that delimit the block ``script --update-readme`` writes."""
-    return f"<!-- {name}:start (written by {script} --update-readme) -->", f"<!-- {name}:end -->"
+def doc_markers(name: str, script: str) -> tuple[str, str]:
+    """The two comments that delimit the block ``script --update-docs`` writes."""
+    return f"<!-- {name}:start (written by {script} --update-docs) -->", f"<!-- {name}:end -->"
 
 
-def update_readme(text: str, markers: tuple[str, str], readme: Path = README) -> None:
-    """Put ``text`` between the README's two markers (the only part of it a script writes)."""
+def update_doc(text: str, markers: tuple[str, str], doc: Path = REPRODUCING) -> None:
+    """Put ``text`` between the two markers of ``doc`` (the only part of it a script writes)."""
     start, end = markers
-    content = readme.read_text()
+    content = doc.read_text()
     if start not in content or end not in content:
-        raise ConfigError(f"{readme} has no block marked {start!r} … {end!r} to write the table into")
+        raise ConfigError(f"{doc} has no block marked {start!r} … {end!r} to write the table into")
     head, rest = content.split(start, 1)
     _, tail = rest.split(end, 1)
-    readme.write_text(head + start + "\n" + text + end + tail)
+    doc.write_text(head + start + "\n" + text + end + tail)

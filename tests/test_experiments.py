@@ -75,8 +75,8 @@ def test_fig2_table_committed_is_the_one_the_committed_logs_give():
     panels = [(d, nz) for d, nzs in fig2.PAPER_PANELS.items() for nz in nzs]
     committed = (fig2.DEFAULT_OUT / "fig2_table.md").read_text()
     assert fig2.table(fig2.DEFAULT_OUT, panels) == committed
-    readme = (EXPERIMENTS.parent / "README.md").read_text()
-    assert committed in readme, "README's Fig. 2 table differs from experiments/fig2_out/fig2_table.md"
+    page = (EXPERIMENTS.parent / "docs" / "reproducing.md").read_text()
+    assert committed in page, "docs/reproducing.md's Fig. 2 table differs from experiments/fig2_out/fig2_table.md"
 
 
 def test_fig2_rejects_a_malformed_panel(tmp_path, capsys):
@@ -131,7 +131,7 @@ def test_fig3_table_committed_is_the_one_the_committed_logs_give():
     if not committed.exists():
         pytest.skip("no Fig. 3 runs committed yet")
     assert fig3.table(fig3.DEFAULT_OUT, [1000, 50_000]) == committed.read_text()
-    assert committed.read_text() in (EXPERIMENTS.parent / "README.md").read_text()
+    assert committed.read_text() in (EXPERIMENTS.parent / "docs" / "reproducing.md").read_text()
 
 
 def test_wall_time_is_the_last_rows_elapsed_seconds_in_hours_and_minutes():

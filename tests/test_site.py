@@ -10,7 +10,15 @@ HTTP server on 127.0.0.1, Chromium (Debian's, at ``/usr/bin/chromium``, through 
   ``\\(…\\)`` or ``\\[…\\]`` is left in the visible text outside code;
 * every image has loaded (``naturalWidth > 0``);
 * every internal link resolves to a file of the site and, if it has a ``#fragment``, to an
-  element with that id on the target page.
+  element with that id on the target page;
+* the page declares a favicon that loads (and ``/favicon.ico`` is there for browsers that ask);
+* no code cell of a notebook is wider than its column (long lines wrap), and each notebook page
+  says, at the top, that it shows the solutions and how to make the student copy;
+* a table wider than its column carries the visible hint that it scrolls sideways;
+* an image shown at less than 3/4 of its own width links to itself at full size (Fig. 2's
+  nine panels), and the reproducing page's single panels are shown at a readable size;
+* no API summary line stops at an abbreviation ("… for Eq.");
+* the check report has the legend of its error units, and the course table no "at the settings below".
 
 Without a built site, Playwright or Chromium the tests skip and say which is missing; with
 ``AEVB_NP_REQUIRE_SITE=1`` (as ``.ci/run`` sets) they fail instead.
@@ -145,6 +153,29 @@ async () => {
     text: clone.textContent,
     links: Array.from(document.querySelectorAll("a[href]")).map(a => a.href),
     title: document.title,
+    favicon: (document.querySelector("link[rel~='icon']") || {}).href || null,
+    cutCode: Array.from(document.querySelectorAll("div.cell pre"))
+      .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+      .map(pre => pre.textContent.split("\n").sort((a, b) => b.length - a.length)[0].slice(0, 80)),
+    solutionsNote: Array.from(document.querySelectorAll(".aevb-solutions-shown"))
+      .filter(el => el.getBoundingClientRect().height > 0).map(el => el.textContent),
+    clippedTables: Array.from(document.querySelectorAll(".bd-article table")).filter(table => {
+      const box = table.parentElement;
+      const scrolls = table.scrollWidth > table.clientWidth + 1 || box.scrollWidth > box.clientWidth + 1;
+      const hint = table.previousElementSibling;
+      const hinted = hint && hint.classList.contains("aevb-scroll-hint") && hint.getBoundingClientRect().height > 0;
+      return scrolls && !hinted;
+    }).map(table => table.textContent.trim().slice(0, 60)),
+    shrunkImages: images.filter(img => img.naturalWidth > 0 && img.getBoundingClientRect().width < 0.75 * img.naturalWidth)
+      .map(img => {
+        const a = img.closest("a[href]");
+        const file = (img.currentSrc || img.src).split("/").pop();
+        return {src: img.currentSrc || img.src, linked: !!a && a.href.split("/").pop() === file,
+                shown: Math.round(img.getBoundingClientRect().width), natural: img.naturalWidth};
+      }),
+    galleryWidths: Array.from(document.querySelectorAll(".aevb-gallery img")).map(img => img.getBoundingClientRect().width),
+    summaries: Array.from(document.querySelectorAll("table.autosummary td:nth-child(2)")).map(td => td.textContent.trim()),
+    pageText: document.body.innerText,
   };
 }
 """
@@ -196,6 +227,122 @@ def test_page(page_path, server, browser):
             problems.append(f"broken link: {href} (no file {target.relative_to(SITE)})")
         elif url.fragment and target.suffix == ".html" and urllib.parse.unquote(url.fragment) not in ids_of(target):
             problems.append(f"broken link: {href} (no id {url.fragment!r} in {target.relative_to(SITE)})")
+    problems += site_layout_problems(page_path, info)
     problems = list(dict.fromkeys(problems))
     assert not problems, f"{page_path} ({info['title']}):\n  " + "\n  ".join(problems)
     assert requests, f"{page_path}: the browser made no request at all"
+
+
+# -- what issue 24 asked of the site's layout -----------------------------------------------------
+
+# The first-sentence split must not stop after one of these ("draw_eps … for Eq.").
+CUT_SUMMARY = re.compile(r"(?:\b(?:Eqs?|App|Fig|Sec|Alg)\.|w\.r\.t\.|e\.g\.|i\.e\.|cf\.)$")
+
+
+def site_layout_problems(page_path: str, info: dict) -> list[str]:
+    """What a page shows wrong by issue 24's list (see the module docstring), as messages."""
+    problems = []
+    if not info["favicon"]:
+        problems.append("no favicon declared")
+    problems += [f"code cut at the column's edge: {line!r}" for line in info["cutCode"]]
+    problems += [f"a table wider than its column with no scroll hint: {text!r}" for text in info["clippedTables"]]
+    problems += [f"image shown at {img['shown']} of {img['natural']} px with no link to its full size: {img['src']}"
+                 for img in info["shrunkImages"] if not img["linked"]]
+    problems += [f"API summary cut at an abbreviation: {s!r}" for s in info["summaries"] if CUT_SUMMARY.search(s)]
+    if page_path.startswith("notebooks/"):
+        note = " ".join(info["solutionsNote"])
+        if "solutions" not in note or "make-student" not in note:
+            problems.append(f"no visible note that the page shows the solutions and how to make the student copy: {note!r}")
+    if page_path == "reproducing.html":
+        if len(info["galleryWidths"]) != 9 or min(info["galleryWidths"]) < 400:
+            problems.append(f"Fig. 2's nine panels not each shown at a readable width: {info['galleryWidths']}")
+        if not any(img["linked"] and img["src"].endswith("fig2.png") for img in info["shrunkImages"]):
+            problems.append("the nine-panel fig2.png is not a click-to-enlarge link")
+    if page_path == "check.html" and "Units of the error column" not in info["pageText"]:
+        problems.append("the check report has no legend of its error units")
+    if page_path == "course.html" and "at the settings below" in info["pageText"]:
+        problems.append('the course table says "at the settings below"')
+    return problems
+
+
+def test_favicon_is_served_at_the_root(server):
+    import urllib.request
+
+    with urllib.request.urlopen(server + "favicon.ico", timeout=10) as response:
+        assert response.status == 200 and response.read(4) == b"\x00\x00\x01\x00"  # an ICO header
+
+
+def test_api_summary_lines_are_whole_sentences():
+    """Without a browser: every autosummary line of the built API pages ends where its sentence does."""
+    pages = sorted((SITE / "api" / "generated").glob("*.html")) if PAGES else []
+    if not pages:
+        _missing("the site is not built")
+    cut = []
+    for page in pages:
+        for cell in re.findall(r'<td><p>(.*?)</p></td>\s*</tr>', page.read_text(encoding="utf-8"), re.S):
+            text = re.sub(r"<[^>]+>", "", cell).strip()
+            if CUT_SUMMARY.search(text):
+                cut.append(f"{page.name}: {text}")
+    assert not cut, "\n".join(cut)
+
+
+# -- the README and the reproducing page (no browser needed) -----------------------------------
+
+
+def _experiments_module(name: str):
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"_site_{name}", REPO / "experiments" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "experiments"))
+
+
+def test_readme_is_short_and_starts_with_the_two_commands():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert 140 <= len(text.splitlines()) <= 180
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [ln.split("#")[0].strip() for ln in block] == [
+        "pip install -e . && python -m aevb_np.train", 'pip install -e ".[dev]" && python -m pytest']
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "\npython -m pytest\n" in ci  # the README's test command is the one CI runs
+    # the course: the student copy is made before anything is opened, and opened from there
+    course = text.split("## The course in three steps", 1)[1].split("\n## ", 1)[0]
+    assert course.index("make-student notebooks/ my-course/") < course.index("jupyter lab my-course/")
+    assert "jupyter lab notebooks/" not in text
+
+
+def test_readme_summary_block_is_what_the_script_prints_from_the_committed_tables():
+    summary = _experiments_module("readme_summary")
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start, end = summary.MARKERS
+    assert text.split(start, 1)[1].split(end, 1)[0] == "\n" + summary.summary()
+    assert "| MNIST Nz=20 | -104.8 | " in summary.summary()  # the paper's AEVB test bound at 10⁷, as read
+
+
+def test_the_reproduction_blocks_live_on_the_reproducing_page_and_not_in_the_readme():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    page = (REPO / "docs" / "reproducing.md").read_text(encoding="utf-8")
+    for name, script in (("fig2-table", "experiments/fig2.py"), ("fig3-table", "experiments/fig3.py")):
+        start, end = _experiments_module("run_folders").doc_markers(name, script)
+        assert start in page and end in page and start not in readme and f"<!-- {name}" not in readme
+
+
+def test_update_doc_writes_between_the_markers_only_and_refuses_a_page_without_them(tmp_path):
+    from aevb_np.errors import ConfigError
+
+    run_folders = _experiments_module("run_folders")
+    markers = run_folders.doc_markers("t", "s.py")
+    page = tmp_path / "page.md"
+    page.write_text(f"head\n{markers[0]}\nold\n{markers[1]}\ntail\n")
+    run_folders.update_doc("new\n", markers, page)
+    assert page.read_text() == f"head\n{markers[0]}\nnew\n{markers[1]}\ntail\n"
+    page.write_text("no markers\n")
+    with pytest.raises(ConfigError, match="no block marked"):
+        run_folders.update_doc("new\n", markers, page)
+    assert page.read_text() == "no markers\n"
