@@ -54,6 +54,7 @@ exclude_patterns = [
     ".DS_Store",
     "**.ipynb_checkpoints",
     "_static/mathjax",
+    "_extra",
     "generated/*.md",  # fragments that pages include (generated/tests/ are pages of their own)
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -85,6 +86,11 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"aevb_np {release}"
 html_static_path = ["_static"]
 html_css_files = ["aevb.css"]
+html_js_files = ["aevb.js"]  # says so above a table that scrolls sideways
+# A white nabla on dark blue, 16/32/48 px (drawn once with Pillow); _extra puts it at the site's
+# root too, where browsers look for /favicon.ico.
+html_favicon = "_extra/favicon.ico"
+html_extra_path = ["_extra"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
@@ -94,9 +100,9 @@ html_theme_options = {
     # no icon links, no search-as-you-type service, no analytics: nothing leaves the site
     "icon_links": [],
     # the equation map and the course are wide tables: give them the whole width
-    "secondary_sidebar_items": {"**": ["page-toc"], "equations": [], "course": []},
+    "secondary_sidebar_items": {"**": ["page-toc"], "equations": [], "course": [], "reproducing": []},
 }
-html_sidebars = {"equations": [], "course": []}
+html_sidebars = {"equations": [], "course": [], "reproducing": []}
 # The theme's script reports an empty mode as a console error on a first visit; say "auto".
 html_context = {"default_mode": "auto"}
 html_show_sourcelink = False

@@ -156,7 +156,7 @@ async () => {
     favicon: (document.querySelector("link[rel~='icon']") || {}).href || null,
     cutCode: Array.from(document.querySelectorAll("div.cell pre"))
       .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
-      .map(pre => pre.textContent.split("\n").sort((a, b) => b.length - a.length)[0].slice(0, 80)),
+      .map(pre => pre.textContent.split(String.fromCharCode(10)).sort((a, b) => b.length - a.length)[0].slice(0, 80)),
     solutionsNote: Array.from(document.querySelectorAll(".aevb-solutions-shown"))
       .filter(el => el.getBoundingClientRect().height > 0).map(el => el.textContent),
     clippedTables: Array.from(document.querySelectorAll(".bd-article table")).filter(table => {
@@ -205,7 +205,7 @@ def test_page(page_path, server, browser):
     try:
         page.goto(server + page_path, wait_until="load", timeout=60_000)
         info = page.evaluate(PAGE_SCRIPT)
-        page.wait_for_load_state("networkidle", timeout=30_000)
+        page.wait_for_load_state("networkidle", timeout=90_000)  # a busy 2-core machine
     finally:
         context.close()
 

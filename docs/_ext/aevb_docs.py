@@ -45,6 +45,8 @@ REPO = DOCS.parent
 GENERATED = DOCS / "generated"
 NOTEBOOKS = REPO / "notebooks"
 EQUATIONS_DOC = "equations"
+#: Pages with wide tables, given the whole width of the window (see _static/aevb.css).
+WIDE_DOCS = (EQUATIONS_DOC, "reproducing")
 COURSE_DOCS_KEY = "aevb_course_docs"
 
 DATASET_NAMES = {"mnist": "MNIST", "frey-face": "Frey Face", "binarized-mnist": "binarized MNIST"}
@@ -172,8 +174,14 @@ def _sort_key(path: Path):
     return (re.sub(r"_?nz\d+", "", path.stem), int(nz.group(1)) if nz else 0)
 
 
-def generate_figures(out_name: str, folder: Path, prefix: str | None = None) -> None:
-    """A page fragment with every table (``*.md``) and image (``*.png``) of ``folder``."""
+def generate_figures(out_name: str, folder: Path, prefix: str | None = None, exclude: tuple[str, ...] = (),
+                     gallery: bool = False) -> None:
+    """A page fragment with every table (``*.md``) and image (``*.png``) of ``folder``.
+
+    ``exclude``: file names the page shows elsewhere (a table in a block the script writes, a
+    figure in the discussion).  ``gallery``: the images side by side in a grid, each at about its
+    own size (class ``aevb-gallery``, see ``_static/aevb.css``) instead of one per column width.
+    """
     rel = os.path.relpath(folder, DOCS).replace(os.sep, "/")  # the including page is in docs/
     repo_rel = folder.relative_to(REPO).as_posix()
     if not folder.is_dir():
@@ -181,15 +189,20 @@ def generate_figures(out_name: str, folder: Path, prefix: str | None = None) -> 
         write_if_changed(GENERATED / out_name, text)
         return
     parts = []
-    for table in sorted(folder.glob("*.md")):
+    for table in sorted(t for t in folder.glob("*.md") if t.name not in exclude):
         parts.append(f"Table `{repo_rel}/{table.name}`:\n\n" + shift_headings(table.read_text(encoding="utf-8"), top=4))
-    images = sorted((p for p in folder.glob("*.png") if prefix is None or p.name.startswith(prefix)), key=_sort_key)
+    images = sorted((p for p in folder.glob("*.png") if (prefix is None or p.name.startswith(prefix))
+                     and p.name not in exclude), key=_sort_key)
+    figures = []
     for image in images:
         caption = _figure_caption(image.stem)
-        parts.append(
+        figures.append(
             f":::{{figure}} {rel}/{image.name}\n:alt: {caption}\n:width: 100%\n\n"
             f"{caption} (`{repo_rel}/{image.name}`)\n:::\n"
         )
+    if gallery and figures:
+        figures = ["::::{container} aevb-gallery\n" + "\n".join(figures) + "::::\n"]
+    parts += figures
     if not parts:
         parts.append(f"`{repo_rel}/` holds no table or image yet.\n")
     write_if_changed(GENERATED / out_name, "\n".join(parts))
@@ -317,8 +330,8 @@ def generate(app: Sphinx) -> None:
     for script in sorted((REPO / "experiments").glob("fig*.py")):
         generate_script_description(script)
     generate_check_report(app)
-    generate_figures("fig2.md", REPO / "experiments" / "fig2_out")
-    generate_figures("fig3.md", REPO / "experiments" / "fig3_out")
+    # fig2_table.md, fig2.png, fig3_table.md and fig3.png are in reproducing.md's discussion
+    generate_figures("fig2.md", REPO / "experiments" / "fig2_out", exclude=("fig2_table.md", "fig2.png"), gallery=True)
     generate_figures("fig4.md", REPO / "experiments" / "fig45_out", prefix="fig4")
     generate_figures("fig5.md", REPO / "experiments" / "fig45_out", prefix="fig5")
     generate_figures("latent.md", REPO / "experiments" / "fig45_out", prefix="latent")
@@ -422,7 +435,9 @@ class CourseTable(SphinxDirective):
             goal = info["goal"] or title
             runtime = f"{{nb-runtime}}`notebooks/{path.stem}`"
             if info["runtime"]:
-                runtime += f" (the notebook says: {info['runtime']})"
+                # "about 5 s at the settings below" reads wrong in a table: the settings are the notebook's
+                stated = re.sub(r"\s*\bat the settings below\b", "", info["runtime"]).strip()
+                runtime += f" (the notebook says: {stated})"
             docname = f"notebooks/{path.stem}"
             exercises = "<br>".join(f"{{nb-section}}`{_role_text(e)} <{docname}>`" for e in info["exercises"]) or "none yet"
             cell = lambda s: s.replace("|", "\\|")  # noqa: E731
@@ -486,11 +501,16 @@ def link_equation_map(app: Sphinx, doctree: nodes.document) -> None:
         section = doctree.next_node(nodes.section)
         if section is not None:
             section["classes"].append("aevb-tests")  # long test names as headings: see aevb.css
+    if docname.startswith("notebooks/"):
+        note_solutions_shown(doctree, docname)
+    if docname in WIDE_DOCS:
+        section = doctree.next_node(nodes.section)
+        if section is not None:
+            section["classes"].append("aevb-wide")  # the page's CSS gives it the whole width
+            if docname == EQUATIONS_DOC:
+                section["classes"].append("aevb-equations")
     if docname != EQUATIONS_DOC:
         return
-    section = doctree.next_node(nodes.section)
-    if section is not None:
-        section["classes"].append("aevb-wide")  # the page's CSS gives it the whole width
     for table in doctree.findall(nodes.table):
         for literal in list(table.findall(nodes.literal)):
             text = literal.astext()
@@ -567,6 +587,45 @@ def escape_norm_bars(app, what, name, obj, options, lines) -> None:
         lines[i] = "``".join(parts)
 
 
+#: Abbreviations after which a docstring's first sentence goes on: autosummary's summary line of
+#: ``draw_eps`` must not stop at "… for Eq." (Sphinx knows only "et al.", "e.g.", "i.e.", "vs.").
+ABBREVIATIONS = ("Eq.", "Eqs.", "App.", "Fig.", "Sec.", "Alg.", "w.r.t.", "e.g.", "i.e.", "cf.", "et al.", "resp.")
+
+
+def extend_summary_abbreviations(app: Sphinx, config) -> None:
+    """Teach autosummary's first-sentence split the paper's abbreviations (:data:`ABBREVIATIONS`)."""
+    from sphinx.ext import autosummary
+
+    known = tuple(autosummary.WELL_KNOWN_ABBREVIATIONS)
+    autosummary.WELL_KNOWN_ABBREVIATIONS = known + tuple(a for a in ABBREVIATIONS if a not in known)
+
+
+#: The command that makes the student copy of the notebooks (the exercises CLI's make-student).
+STUDENT_COPY = "python -m aevb_np.exercises make-student notebooks/ my-course/"
+
+
+def note_solutions_shown(doctree: nodes.document, docname: str) -> None:
+    """A note at the top of a notebook's page: this page shows the solutions; where the student copy is."""
+    section = doctree.next_node(nodes.section)
+    if section is None:
+        return
+    course = addnodes.pending_xref("", refdomain="std", reftype="doc", reftarget="/course", refexplicit=True,
+                                   refwarn=True, refdoc=docname)
+    course += nodes.inline("", "the course page")
+    para = nodes.paragraph()
+    para += nodes.Text("This page is the notebook with its solutions, executed when the site was built: "
+                       "every exercise below shows its answer. To do the exercises, make the student copy "
+                       "(solutions replaced by stubs) from a clone of the repository with ")
+    para += nodes.literal(STUDENT_COPY, STUDENT_COPY)
+    para += nodes.Text(" and work in ")
+    para += nodes.literal("my-course/", "my-course/")
+    para += nodes.Text(" (see ")
+    para += course
+    para += nodes.Text(").")
+    note = nodes.admonition("", nodes.title("", "Solutions shown"), para, classes=["note", "aevb-solutions-shown"])
+    section.insert(1, note)
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("aevb_require_check_report", False, "env", types=frozenset({bool}))
     app.connect("builder-inited", generate)
@@ -582,4 +641,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-purge-doc", purge_course)
     app.connect("env-merge-info", merge_course)
     app.connect("doctree-read", link_equation_map)
+    app.connect("config-inited", extend_summary_abbreviations)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
