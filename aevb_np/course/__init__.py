@@ -10,4 +10,8 @@ Nothing here is part of the paper's mathematics; it teaches and verifies it.
 * :mod:`aevb_np.course.grading` — grading a class's notebooks in fresh kernels;
 * :mod:`aevb_np.course.cli` — ``python -m aevb_np.exercises`` (:mod:`aevb_np.exercises`
   is the entry point the notebooks import).
+* :mod:`aevb_np.course.check` and :mod:`aevb_np.course.check_rows` — the check report,
+  ``python -m aevb_np.check`` (:mod:`aevb_np.check` is its entry point);
+* :mod:`aevb_np.course.diagrams` — the course's diagrams (:mod:`aevb_np.diagrams`, the name
+  the notebooks import, re-exports them).
 """
