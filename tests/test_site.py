@@ -346,3 +346,25 @@ def test_update_doc_writes_between_the_markers_only_and_refuses_a_page_without_t
     with pytest.raises(ConfigError, match="no block marked"):
         run_folders.update_doc("new\n", markers, page)
     assert page.read_text() == "no markers\n"
+
+
+def test_docstring_notation_is_escaped_for_rest_so_the_api_pages_build_without_warnings():
+    """A quoted file-name prefix ("02_") and a norm (|p|) in plain text are shown as written."""
+    pytest.importorskip("sphinx", reason="the docs extension needs Sphinx: pip install -e '.[docs]'")
+    import sys
+
+    import docutils.core
+    import docutils.nodes
+
+    sys.path.insert(0, str(REPO / "docs" / "_ext"))
+    try:
+        import aevb_docs
+    finally:
+        sys.path.remove(str(REPO / "docs" / "_ext"))
+    lines = ['its file name starts "02_", its title "3 · …" (file "03_…");', "the norm |p|^2 of ``x_`` and a_b_ c"]
+    aevb_docs.escape_norm_bars(None, None, None, None, None, lines)
+    assert lines == ['its file name starts "02\\_", its title "3 · …" (file "03\\_…");',
+                     "the norm \\|p\\|^2 of ``x_`` and a_b_ c"]
+    doctree = docutils.core.publish_doctree(lines[0], settings_overrides={"report_level": 5})
+    assert not list(doctree.findall(docutils.nodes.system_message))
+    assert doctree.astext() == 'its file name starts "02_", its title "3 · …" (file "03_…");'

@@ -577,13 +577,16 @@ class RepoLinkTransform(SphinxPostTransform):
 
 
 def escape_norm_bars(app, what, name, obj, options, lines) -> None:
-    """Show ``|p|^2`` in a docstring as written: reST would read ``|p|`` as a substitution.
+    """Show plain-text notation in a docstring as written, where reST would read markup.
 
-    Only the pattern ``|word|`` (a norm or absolute value written in plain text) is escaped.
+    Two patterns outside inline literals are escaped: ``|word|`` (a norm or absolute value,
+    which reST reads as a substitution) and a quoted word ending in an underscore, such as the
+    file-name prefix "02_" (which reST reads as a reference to a target "02").
     """
     for i, line in enumerate(lines):
         parts = line.split("``")  # the odd parts are inline literals: left alone
         parts[::2] = [re.sub(r"(?<![\\`|])\|(\w+)\|(?!`)", r"\\|\1\\|", p) for p in parts[::2]]
+        parts[::2] = [re.sub(r'(?<=["“]\w)(\w*)_(?=[\s"”…])', r"\1\\_", p) for p in parts[::2]]
         lines[i] = "``".join(parts)
 
 
