@@ -10,7 +10,7 @@ when grading starts — not the notebook's inputs — so an answer that returns 
 numbers fails.  The submitted files are read, never written.
 
 Which exercises a notebook is graded on follows from its number: the "# 2 · …" title of
-its first cell, or the "02_" at the start of its file name.  An exercise whose function is
+its first cell, or the ``02_`` at the start of its file name.  An exercise whose function is
 missing scores 0 with the reason.
 
 Limits: the graders run inside the student's kernel.  A fresh seed defeats hard-coded
@@ -115,7 +115,7 @@ def chapter_of(path: Path, nb: dict) -> int | None:
     Parameters
     ----------
     path : Path
-        The notebook's file (its name is read, "03_…").
+        The notebook's file (its name is read, ``03_…``).
     nb : dict
         The notebook (its first cell is read, "# 3 · …").
 
