@@ -58,6 +58,7 @@ from aevb_np import data as data_mod
 from aevb_np.algorithms import PARTS
 from aevb_np.errors import AEVBError, ConfigError, NonFiniteError, TrainingDivergedError
 from aevb_np.loop import RunState, algorithm_1, new_state
+from aevb_np.part import PartConfig
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +280,21 @@ class TrainConfig:
             marginal-likelihood evaluations.
         """
         return EVALUATIONS.get(self.evaluation, "lower_bound")
+
+    def part_config(self) -> PartConfig:
+        """The settings an algorithm part reads (:class:`aevb_np.part.PartConfig`).
+
+        Returns
+        -------
+        PartConfig
+            The decoder, H, Nz, M, dtype, L, the estimator and §5's optimizer settings.
+        """
+        return PartConfig(decoder=self.decoder(), n_hidden=self.resolved_hidden(), n_latent=self.n_latent,
+                          batch_size=self.batch_size, dtype=self.dtype, samples_per_datapoint=self.samples_per_datapoint,
+                          estimator=self.estimator, init_std=self.init_std, optimizer=self.optimizer,
+                          weight_decay=self.weight_decay, logvar_scale=self.logvar_scale,
+                          decoder_logvar_scale=self.decoder_logvar_scale, adagrad_warmup=self.adagrad_warmup,
+                          mcem_chains=self.mcem_chains)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first impossible setting (by its flag)."""

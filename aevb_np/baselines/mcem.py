@@ -28,7 +28,7 @@ Choices the paper leaves open, and ours:
   fixed point is 90% acceptance.  It never stops adapting, because θ (and with it the
   posterior) changes at every step anyway.
 * **Jitter.** Each transition scales ε by U(0.7, 1.3), as in :mod:`aevb_np.marginal`
-  (see :data:`aevb_np.marginal.JITTER`), to avoid periodic trajectories.
+  (see :data:`aevb_np.posterior.JITTER`), to avoid periodic trajectories.
 * **Samples counted.** "Training samples evaluated" (the x axis of Fig. 3) counts the M
   datapoints of each step, as for AEVB; an MCEM step costs about
   ``n_hmc_steps · (n_leapfrog + 1) + n_updates`` = 16 decoder passes per datapoint, an
@@ -53,10 +53,13 @@ from aevb_np.checks import check_finite, check_float_array, check_unit_interval
 from aevb_np.checks import check_count as _check_count
 from aevb_np.checks import check_rng as _check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
-from aevb_np.marginal import JITTER, decoder_architecture, posterior_target
+from aevb_np.loop import RunState, algorithm_1
 from aevb_np.params import allocate
+from aevb_np.part import Part, part_config
+from aevb_np.posterior import JITTER, decoder_architecture, posterior_target
 
 __all__ = [
+    "MCEM",
     "MCEMState",
     "init_decoder",
     "init_mcem",
@@ -383,9 +386,6 @@ def train_mcem(x_train: np.ndarray, n_latent: int, n_hidden: int, n_steps: int, 
         _check_data(state.theta, x_train)
         if state.z.shape[0] != x_train.shape[0]:
             raise ShapeError(f"state has chains for {state.z.shape[0]} datapoints, x_train has {x_train.shape[0]}")
-    from aevb_np.algorithms import MCEM, part_config  # the one loop (algorithms imports this module)
-    from aevb_np.loop import RunState, algorithm_1
-
     D, H, Nz, kind = decoder_architecture(state.theta)
     part = MCEM(part_config(kind, H, Nz, batch_size=state.batch_size), D, x_train.shape[0])
     part.n_leapfrog, part.n_hmc_steps, part.n_updates = n_leapfrog, n_hmc_steps, n_updates
@@ -402,3 +402,151 @@ def train_mcem(x_train: np.ndarray, n_latent: int, n_hidden: int, n_steps: int, 
     state.perm, state.position, state.step, state.samples, state.epoch = (run.perm, run.position, run.step,
                                                                           run.samples, run.epoch)
     return state
+
+
+# --------------------------------------------------------------------------- the part of the one training loop
+
+
+class MCEM(Part):
+    """Appendix E: a persistent HMC chain per datapoint (the E-step), then M-steps on θ.
+
+    Parameters
+    ----------
+    config : aevb_np.part.PartConfig
+        The part's settings (a run's ``TrainConfig`` is turned into one).
+    n_x : int
+        D, the dimension of a datapoint.
+    n_train : int
+        N, the number of training datapoints (Eq. 8's N/M).
+    """
+
+    name, shown, has_bound = "mcem", "log p(x|z) of the chains", False
+    #: Appendix E: 10 leapfrog steps with the step size tuned toward 90% acceptance, then
+    #: 5 weight updates; the chains start at step size 0.3 (tuned from there).  See
+    #: :func:`aevb_np.baselines.mcem_step` for the others.
+    n_leapfrog, n_hmc_steps, n_updates, target_accept, adapt_rate = 10, 1, 5, 0.9, 0.5
+    initial_step_size, jitter = 0.3, JITTER
+
+    def init_params(self, rng):
+        """The decoder only (MCEM learns no encoder), from N(0, init_std²) (§5).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator.
+
+        Returns
+        -------
+        dict
+            ``{"theta": {...}}`` (:func:`aevb_np.baselines.init_decoder`), float64.
+
+        Raises
+        ------
+        ConfigError
+            Non-positive sizes or ``init_std``.
+
+        References
+        ----------
+        Kingma & Welling (2014), §5, Appendix E.
+        """
+        c = self.config
+        return {"theta": init_decoder(self.n_x, c.n_hidden, c.n_latent, rng, self.decoder, c.init_std)}
+
+    def init_state(self, rng) -> None:
+        """One chain per training point, started from the prior, with step size 0.3.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator; ``N·Nz`` standard normals are drawn from it.
+
+        Notes
+        -----
+        Sets ``self.z``, shape (N, Nz), and ``self.step_size``, shape (N,).
+        """
+        # θ ≈ 0 at the start, so the posterior is the prior: the chains start from it.
+        self.z = rng.standard_normal((self.n_train, self.config.n_latent))
+        self.step_size = np.full(self.n_train, self.initial_step_size)
+
+    def state_arrays(self) -> dict:
+        """The chains' states and step sizes, for an exact resume.
+
+        Returns
+        -------
+        dict
+            ``{"z": (N, Nz), "step_size": (N,)}`` (the arrays themselves, not copies).
+        """
+        return {"z": self.z, "step_size": self.step_size}
+
+    def load_state_arrays(self, arrays: dict) -> None:
+        """Restore the chains from :meth:`state_arrays` (copies of the arrays).
+
+        Parameters
+        ----------
+        arrays : dict
+            ``{"z": (N, Nz), "step_size": (N,)}``.
+
+        Raises
+        ------
+        KeyError
+            ``"z"`` or ``"step_size"`` is missing.
+        """
+        self.z, self.step_size = arrays["z"].copy(), arrays["step_size"].copy()
+
+    def step(self, params, x_train, idx, rng, opt) -> float:
+        """One MCEM iteration on the minibatch's chains: the HMC E-step, then 5 M-steps on θ.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"theta"}``, updated in place.
+        x_train : ndarray, shape (N, D)
+            The training set.
+        idx : ndarray of int, shape (M,)
+            The minibatch's rows; their chains ``self.z[idx]`` and step sizes move.
+        rng : numpy.random.Generator
+            Source of the HMC momenta, step-size jitter and Metropolis draws.
+        opt : aevb_np.optim.Adagrad or aevb_np.optim.SGD
+            From :meth:`make_optimizer` (``scale = N/M``, the prior as weight decay).
+
+        Returns
+        -------
+        float
+            The minibatch mean of log p_θ(x_i | z_i) at the new chain states, before the
+            M-step, nats per datapoint.  Also kept, with the acceptance rate, in
+            ``self.last_info``.
+
+        Raises
+        ------
+        NonFiniteError
+            θ has diverged (see :func:`aevb_np.baselines.mcem_step`).
+
+        References
+        ----------
+        Kingma & Welling (2014), Appendix E.
+        """
+        z = self.z[idx]
+        if self.config.mcem_chains == "fresh":  # a diagnostic: forget the last visit
+            z = rng.standard_normal(z.shape)
+        z, step_size, self.last_info = mcem_step(
+            params["theta"], x_train[idx], z, self.step_size[idx], rng, opt, n_leapfrog=self.n_leapfrog,
+            n_hmc_steps=self.n_hmc_steps, n_updates=self.n_updates, target_accept=self.target_accept,
+            adapt_rate=self.adapt_rate, jitter=self.jitter)
+        self.z[idx], self.step_size[idx] = z, step_size
+        return self.last_info["log_likelihood"]
+
+    def bound(self, params, x, rng) -> np.ndarray:
+        """MCEM has no lower bound to be scored by: always raises.
+
+        Parameters
+        ----------
+        params, x, rng
+            Ignored.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: MCEM learns no encoder; score it with a marginal-likelihood
+            estimate (``--evaluation appendix-d`` or ``hmc-is``).
+        """
+        raise NotImplementedError("MCEM learns no encoder: it is scored by a marginal-likelihood estimate only")
