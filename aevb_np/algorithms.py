@@ -34,7 +34,7 @@ from aevb_np import params as params_mod
 from aevb_np.baselines import wake_sleep
 from aevb_np.baselines.mcem import MCEM
 from aevb_np.full_vb.part import FullVB
-from aevb_np.part import Part, PartConfig, _Part, part_config
+from aevb_np.part import Part, PartConfig, _Part, part_config  # noqa: F401  (_Part: the former name)
 
 __all__ = ["AEVB", "FullVB", "MCEM", "PARTS", "Part", "PartConfig", "WakeSleep", "part_config"]
 

@@ -83,7 +83,7 @@ from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
 from aevb_np.layers import softplus
 from aevb_np.params import Params, check_params
 from aevb_np.posterior import (JITTER, LogJoint, LogJointAndGrad, Proposal, decoder_architecture, log_joint,
-                               posterior_target, posterior_target_plain)
+                               posterior_target, posterior_target_plain)  # noqa: F401  (re-exported)
 
 
 #: The density estimators of Appendix D step 2 that :func:`appendix_d_log_px` offers:

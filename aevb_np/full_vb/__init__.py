@@ -74,6 +74,9 @@ from aevb_np.full_vb.part import FullVB, train_full_vb
 from aevb_np.full_vb.plots import posterior_std_images, sample_images, save_posterior_std, save_samples
 
 __all__ = [
+    "FullVB",
+    "GROUPS",
+    "architecture",
     "draw_zeta",
     "estimate",
     "full_vb_estimator",

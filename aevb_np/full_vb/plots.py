@@ -143,8 +143,6 @@ def save_posterior_std(path, params: Params, image_shape=(28, 28), array: str = 
     ----------
     Kingma & Welling (2014), Appendix F, Eq. (24).
     """
-    import matplotlib.pyplot as plt
-
     from aevb_np import plots  # sets matplotlib's Agg backend before pyplot is imported
 
     import matplotlib.pyplot as plt
