@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from aevb_np.atomic import atomic_write
 from aevb_np.errors import CheckpointError
 from aevb_np.params import Params, from_flat_dict, to_flat_dict
 
@@ -89,25 +89,8 @@ def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None
         ``path`` is left as it was.
     """
     path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write to {path.parent}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays),
+                 open_error=lambda exc: CheckpointError(f"cannot write to {path.parent}: {exc.strerror}"))
 
 
 def save(path, *, params: Params, optim_state: dict, rng: np.random.Generator, perm: np.ndarray,

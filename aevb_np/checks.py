@@ -7,6 +7,7 @@ silent wrong number.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -99,8 +100,11 @@ def check_unit_interval(name: str, a: np.ndarray) -> None:
         )
 
 
-def check_count(value, name: str, minimum: int) -> int:
+def check_count(value, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int; :class:`ConfigError` unless it is an integer >= ``minimum``.
+
+    The one check of a count (sizes, steps, samples) in the package: its message reads
+    "NAME must be a positive integer, got V" for ``minimum`` 1, "an integer >= MINIMUM" else.
 
     Parameters
     ----------
@@ -109,7 +113,7 @@ def check_count(value, name: str, minimum: int) -> int:
     name : str
         Argument name used in the message.
     minimum : int
-        Smallest value allowed.
+        Smallest value allowed (default 1).
 
     Returns
     -------
@@ -121,8 +125,33 @@ def check_count(value, name: str, minimum: int) -> int:
         ``value`` is a bool, not an integer, or below ``minimum``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
+
+
+def check_positive(value, name: str) -> float:
+    """Return ``value`` as a float; :class:`ConfigError` unless it is a positive finite real number.
+
+    Parameters
+    ----------
+    value : object
+        What is checked; a bool is refused.
+    name : str
+        Argument name used in the message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ConfigError
+        ``value`` is a bool, not a real number, not finite, or not above 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def check_rng(rng) -> None:

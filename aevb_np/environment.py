@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb_np.errors import ConfigError
+from aevb_np.checks import check_count
 
 #: BLAS threads when the user does not say (``--threads``); see the module docstring and
 #: ``benchmarks/results/threads-*.txt`` for the measurements behind it.
@@ -28,8 +28,7 @@ DEFAULT_THREADS = 1
 
 def check_threads(threads) -> int:
     """``threads`` as a positive int, or :class:`~aevb_np.errors.ConfigError` naming it."""
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ConfigError(f"--threads must be a positive integer, got {threads!r}")
+    check_count(threads, "--threads")
     return int(threads)
 
 

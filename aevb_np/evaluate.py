@@ -49,6 +49,7 @@ import numpy as np
 
 from aevb_np import __version__, bounds, checkpoint, environment, full_vb, marginal, model
 from aevb_np import data as data_mod
+from aevb_np.checks import check_count
 from aevb_np.errors import AEVBError, CheckpointError, ConfigError
 
 #: Training-set sizes N of the datasets whose train split is fixed (Frey Face's depends
@@ -210,8 +211,7 @@ def evaluate(run_dir, *, iw_samples: int | None = None, appendix_d: bool = False
                                  ("--batch-size", batch_size, 1), ("--seed", seed, 0),
                                  ("--hmc-samples", hmc_samples, 1), ("--hmc-fit", hmc_fit, 2),
                                  ("--hmc-burnin", hmc_burnin, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        check_count(value, name, minimum)
     if max_points is not None and (not isinstance(max_points, (int, np.integer)) or max_points < 1):
         raise ConfigError(f"--max-points must be a positive integer, got {max_points!r}")
     run_dir = Path(run_dir)

@@ -42,14 +42,9 @@ from __future__ import annotations
 import numpy as np
 
 from aevb_np import distributions as dist
+from aevb_np.checks import check_count
 from aevb_np.errors import ConfigError, ShapeError
-from aevb_np.layers import (
-    affine_backward,
-    affine_forward,
-    sigmoid,
-    tanh_backward,
-    tanh_forward,
-)
+from aevb_np.layers import affine_backward, affine_forward, sigmoid, tanh_backward, tanh_forward
 from aevb_np.params import Params, Shapes, allocate, scratch
 
 DECODERS = ("bernoulli", "gaussian")
@@ -79,8 +74,7 @@ def param_shapes(n_x: int, n_hidden: int, n_latent: int, decoder: str = "bernoul
         A size that is not a positive integer, or an unknown decoder.
     """
     for name, value in (("n_x", n_x), ("n_hidden", n_hidden), ("n_latent", n_latent)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        check_count(value, name)
     if decoder not in DECODERS:
         raise ConfigError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     D, H, Nz = int(n_x), int(n_hidden), int(n_latent)

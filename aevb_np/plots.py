@@ -11,15 +11,12 @@ Kingma & Welling (2014), §5 Fig. 2, Appendix A Fig. 4–5.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import norm
 
 from aevb_np import model
+from aevb_np.atomic import atomic_write
 from aevb_np.errors import ConfigError
 
 
@@ -62,20 +59,10 @@ def save_figure(fig, path) -> None:
     OSError
         The folder does not exist or cannot be written.
     """
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
-    except OSError:
-        plt.close(fig)  # no folder to write into: the figure must not stay open
-        raise
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), suffix=".png")
     finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        plt.close(fig)  # also when there is no folder to write into
 
 
 def save_image_grid(path, images: np.ndarray, image_shape: tuple[int, int], n_cols: int = 10, title: str = "") -> None:

@@ -47,7 +47,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from aevb_np.checks import check_rng
+from aevb_np.checks import check_count, check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError, SupportError
 
 __all__ = [
@@ -679,8 +679,7 @@ class Erlang(ReparamFamily):
     param_names = positive = ("rate",)
 
     def __init__(self, k=3):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        check_count(k, "k")
         self.k = int(k)
 
     def __repr__(self):

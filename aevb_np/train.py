@@ -58,6 +58,7 @@ from aevb_np import checkpoint, environment
 from aevb_np.algorithms import PARTS
 from aevb_np.errors import AEVBError, ConfigError, NonFiniteError
 from aevb_np.loop import algorithm_1, new_state
+
 # Every public name of the run's modules stays importable from aevb_np.train (and the private
 # ones the tests reach for), as before the split (issue 23).
 from aevb_np.run.cli import OneLineErrorParser, _explicit_flags, _program_name, build_parser, config_from_args
@@ -65,8 +66,8 @@ from aevb_np.run.config import ALGORITHMS, DATASETS, EVALUATIONS, TrainConfig, _
 from aevb_np.run.divergence import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE, DivergenceCheck
 from aevb_np.run.evaluation import (GRID_START_DTYPE, MARGINAL_SETTINGS, _crosses_eval_point, _eval_rng,  # noqa: F401
                                     evaluate_rows, evaluate_splits)
-from aevb_np.run.folder import (RESUMABLE_CHANGES, RUN_FILES, _read_log, _restore, _saved_config, _write_json,
-                                _write_log, prepare_run_dir)  # noqa: F401
+from aevb_np.run.folder import (RESUMABLE_CHANGES, RUN_FILES, _read_log, _restore, _saved_config,  # noqa: F401
+                                _write_json, _write_log, prepare_run_dir)
 from aevb_np.run.lr_auto import LR_CANDIDATES, choose_lr, effective_lr, lr_trial
 from aevb_np.run.monitor import _Monitor, _StopFlag
 from aevb_np.run.pictures import save_pictures

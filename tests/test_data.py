@@ -26,7 +26,7 @@ import scipy.io
 from aevb_np import data
 from aevb_np.errors import ConfigError, DataError
 
-SHARED = Path(data.__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(data.__file__).resolve().parents[3] / "shared" / "data"  # aevb_np/data/__init__.py
 REAL_URLOPEN = urllib.request.urlopen  # kept for the one test that talks to a local server
 REAL_USER_CACHE_DIR = data.user_cache_dir  # every test but one sees a temporary one
 LABELS_T10K = "mnist/t10k-labels-idx1-ubyte.gz"
@@ -61,7 +61,7 @@ def no_network(monkeypatch, tmp_path):
         raise AssertionError("a test tried to open a network connection")
 
     monkeypatch.setattr(data.urllib.request, "urlopen", refuse)
-    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "unused-user-cache")
+    monkeypatch.setattr(data.paths, "user_cache_dir", lambda: tmp_path / "unused-user-cache")
 
 
 @pytest.fixture
@@ -74,17 +74,17 @@ def isolated(monkeypatch, tmp_path):
     env, user = tmp_path / "env", tmp_path / "user-cache"
     cache, shared = tmp_path / "cache", tmp_path / "shared"
     monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "user_cache_dir", lambda: user)
-    monkeypatch.setattr(data, "is_source_checkout", lambda: True)
-    monkeypatch.setattr(data, "_repo_cache_dir", lambda: cache)
-    monkeypatch.setattr(data, "_shared_data_dir", lambda: shared)
+    monkeypatch.setattr(data.paths, "user_cache_dir", lambda: user)
+    monkeypatch.setattr(data.paths, "is_source_checkout", lambda: True)
+    monkeypatch.setattr(data.paths, "_repo_cache_dir", lambda: cache)
+    monkeypatch.setattr(data.paths, "_shared_data_dir", lambda: shared)
     return env, user, cache, shared
 
 
 @pytest.fixture
 def installed(isolated, monkeypatch):
     """As ``isolated``, but the package runs from an installed copy (no checkout folders)."""
-    monkeypatch.setattr(data, "is_source_checkout", lambda: False)
+    monkeypatch.setattr(data.paths, "is_source_checkout", lambda: False)
     return isolated
 
 
@@ -305,7 +305,7 @@ def test_installed_copy_never_searches_the_checkout_folders(installed):
 
 
 def test_source_checkout_needs_setup_cfg_and_git_above_the_package(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "_repo_root", lambda: tmp_path)
+    monkeypatch.setattr(data.paths, "_repo_root", lambda: tmp_path)
     assert not data.is_source_checkout()  # site-packages: neither
     (tmp_path / "setup.cfg").write_text("[metadata]\n")
     assert not data.is_source_checkout()  # an unpacked sdist: no .git
@@ -431,7 +431,7 @@ def test_missing_file_with_no_search_folder_says_none_exists(installed, monkeypa
 def test_an_installed_copy_outside_the_repo_reports_no_repository_paths(tmp_path):
     """A copy of the package in a site-packages-like folder, run in a fresh process."""
     site = tmp_path / "site-packages"
-    src = Path(data.__file__).resolve().parent
+    src = Path(data.__file__).resolve().parents[1]  # the aevb_np package
     shutil.copytree(src, site / "aevb_np", ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != data.ENV_VAR}
     env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "xdg"))

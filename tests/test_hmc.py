@@ -294,10 +294,10 @@ def _sample(**overrides):
     (dict(step_size=0.0), ConfigError, "step_size must be positive"),
     (dict(step_size=-0.1), ConfigError, "step_size must be positive"),
     (dict(step_size=np.ones(4)), ShapeError, "step_size must be a scalar or have shape (3,)"),
-    (dict(n_samples=0), ConfigError, "n_samples must be an integer >= 1"),
-    (dict(n_leapfrog=2.5), ConfigError, "n_leapfrog must be an integer >= 1"),
+    (dict(n_samples=0), ConfigError, "n_samples must be a positive integer"),
+    (dict(n_leapfrog=2.5), ConfigError, "n_leapfrog must be a positive integer"),
     (dict(n_burnin=-1), ConfigError, "n_burnin must be an integer >= 0"),
-    (dict(thin=0), ConfigError, "thin must be an integer >= 1"),
+    (dict(thin=0), ConfigError, "thin must be a positive integer"),
     (dict(target_accept=1.0), ConfigError, "target_accept must be in (0, 1)"),
     (dict(jitter=1.0), ConfigError, "jitter must be in [0, 1)"),
     (dict(rng=np.random.RandomState(0)), ConfigError, "rng must be a numpy.random.Generator"),
@@ -322,7 +322,7 @@ def test_leapfrog_and_hmc_step_reject_mismatched_or_non_finite_inputs():
         leapfrog(z, np.zeros((3, 1)), z, 0.1, 1, f)
     with pytest.raises(NonFiniteError, match="p must be finite"):
         leapfrog(z, np.full((3, 2), np.inf), z, 0.1, 1, f)
-    with pytest.raises(ConfigError, match="n_steps must be an integer >= 1"):
+    with pytest.raises(ConfigError, match="n_steps must be a positive integer"):
         leapfrog(z, z, z, 0.1, 0, f)
     with pytest.raises(ShapeError, match=r"logp must have shape \(3,\), got \(2,\)"):
         hmc_step(z, np.zeros(2), z, 0.1, 1, f, np.random.default_rng(0))

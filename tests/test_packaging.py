@@ -61,8 +61,10 @@ def test_wheel_holds_the_package_typed_and_licensed_and_nothing_else(dists):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
     assert top == {"aevb_np", f"aevb_np-{aevb_np.__version__}.dist-info"}  # no tests/, data/, notebooks/
-    assert "aevb_np/py.typed" in names and "aevb_np/__main__.py" in names and "aevb_np/data.py" in names
-    assert "aevb_np/baselines/__init__.py" in names
+    assert "aevb_np/py.typed" in names and "aevb_np/__main__.py" in names and "aevb_np/data/__init__.py" in names
+    # every subpackage of issue 23's layout ships (setup.cfg: packages = find:)
+    for package in ("baselines", "data", "full_vb", "marginal", "run", "course"):
+        assert f"aevb_np/{package}/__init__.py" in names, package
     assert any(n.endswith(".dist-info/LICENSE") or n.endswith("/licenses/LICENSE") for n in names)
     assert not [n for n in names if n.endswith(DATA_SUFFIXES) or "/tests/" in n or "__pycache__" in n]
 

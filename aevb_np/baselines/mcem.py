@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aevb_np import hmc, model, optim
-from aevb_np.checks import check_finite, check_float_array, check_unit_interval
 from aevb_np.checks import check_count as _check_count
+from aevb_np.checks import check_finite, check_float_array, check_unit_interval
 from aevb_np.checks import check_rng as _check_rng
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
 from aevb_np.loop import RunState, algorithm_1

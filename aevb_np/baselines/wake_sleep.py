@@ -51,8 +51,8 @@ import numpy as np
 from aevb_np import distributions as dist
 from aevb_np import model
 from aevb_np.bounds import check_inputs
-from aevb_np.checks import check_finite, check_float_array, check_rng
-from aevb_np.errors import ConfigError, NonFiniteError
+from aevb_np.checks import check_count, check_finite, check_float_array, check_rng
+from aevb_np.errors import NonFiniteError
 from aevb_np.layers import sigmoid
 from aevb_np.params import Params, zeros_like
 
@@ -63,8 +63,7 @@ def _n_latent(theta: dict) -> int:
 
 
 def _check_n_dream(n_dream) -> None:
-    if isinstance(n_dream, bool) or not isinstance(n_dream, (int, np.integer)) or n_dream < 1:
-        raise ConfigError(f"n_dream must be a positive integer, got {n_dream!r}")
+    check_count(n_dream, "n_dream")
 
 
 def _require_finite(what: str, value: np.ndarray) -> None:

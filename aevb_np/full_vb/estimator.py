@@ -14,7 +14,7 @@ import numpy as np
 
 from aevb_np import bounds, model
 from aevb_np import distributions as dist
-from aevb_np.checks import check_finite, check_float_array, check_rng
+from aevb_np.checks import check_count, check_finite, check_float_array, check_rng
 from aevb_np.errors import ConfigError, ShapeError
 from aevb_np.params import Params, Shapes, allocate, check_params
 
@@ -427,8 +427,7 @@ def estimate(
     Kingma & Welling (2014), Appendix F, Algorithm 2 (several draws of ζ per gradient).
     """
     for name, v in (("L", L), ("n_theta", n_theta)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        check_count(v, name)
     Nz = params["phi"]["W4"].shape[0]
     total, grads = None, None
     for s in range(n_theta):
@@ -485,8 +484,7 @@ def lower_bound(
     """
     architecture(params)
     bounds.check_inputs({"phi": params["phi"], "theta": params["theta_mu"]}, x)
-    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or n_train < 1:
-        raise ConfigError(f"n_train must be a positive integer, got {n_train!r}")
+    check_count(n_train, "n_train")
     out = np.empty(x.shape[0], dtype=x.dtype)
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import aevb_np.full_vb.estimator as estimator
 from aevb_np import bounds
 from aevb_np.checks import check_count
 from aevb_np.errors import ConfigError
-import aevb_np.full_vb.estimator as estimator
 from aevb_np.loop import RunState, algorithm_1
 from aevb_np.params import Params
 from aevb_np.part import Part, part_config

@@ -17,6 +17,7 @@ from aevb_np.errors import ShapeError
 from aevb_np.full_vb.estimator import draw_zeta, sample_theta
 from aevb_np.params import Params
 
+
 def posterior_std_images(params: Params, array: str = "W2") -> np.ndarray:
     """Posterior standard deviations σ_θ of one decoder weight matrix, one row per hidden unit.
 
@@ -143,9 +144,9 @@ def save_posterior_std(path, params: Params, image_shape=(28, 28), array: str = 
     ----------
     Kingma & Welling (2014), Appendix F, Eq. (24).
     """
-    from aevb_np import plots  # sets matplotlib's Agg backend before pyplot is imported
-
     import matplotlib.pyplot as plt
+
+    from aevb_np import plots  # sets matplotlib's Agg backend before pyplot is imported
 
     std = posterior_std_images(params, array)[:n_units]
     h, w = image_shape

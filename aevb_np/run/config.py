@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 
 import numpy as np
 
 from aevb_np import bounds, model
 from aevb_np import data as data_mod
 from aevb_np.algorithms import PARTS
+from aevb_np.checks import check_count, check_positive
 from aevb_np.errors import ConfigError
 from aevb_np.part import PartConfig
 
@@ -243,12 +243,10 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first impossible setting (by its flag)."""
         def positive_int(name, v):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
+            check_count(v, f"--{name.replace('_', '-')}")
 
         def positive_real(name, v):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive finite number, got {v!r}")
+            check_positive(v, f"--{name.replace('_', '-')}")
 
         def one_of(name, v, allowed):
             if v not in allowed:
@@ -279,16 +277,14 @@ class TrainConfig:
                                                  or self.optimizer != "adagrad" or self.dataset != "frey-face"):
             raise ConfigError("--decoder-logvar-scale applies to the Gaussian decoder (--dataset frey-face) with "
                               "--algorithm aevb or wake-sleep and --optimizer adagrad only")
-        if isinstance(self.adagrad_warmup, bool) or not isinstance(self.adagrad_warmup, int) or self.adagrad_warmup < 0:
-            raise ConfigError(f"--adagrad-warmup must be a non-negative integer, got {self.adagrad_warmup!r}")
+        check_count(self.adagrad_warmup, "--adagrad-warmup", 0)
         if self.adagrad_warmup and self.optimizer != "adagrad":
             raise ConfigError("--adagrad-warmup applies to --optimizer adagrad only")
         if self.mcem_chains not in ("persistent", "fresh"):
             raise ConfigError(f"--mcem-chains must be persistent or fresh, got {self.mcem_chains!r}")
         if self.mcem_chains != "persistent" and self.algorithm != "mcem":
             raise ConfigError("--mcem-chains applies to --algorithm mcem only")
-        if isinstance(self.eval_per_decade, bool) or not isinstance(self.eval_per_decade, int) or self.eval_per_decade < 0:
-            raise ConfigError(f"--eval-per-decade must be a non-negative integer, got {self.eval_per_decade!r}")
+        check_count(self.eval_per_decade, "--eval-per-decade", 0)
         if self.algorithm in ("wake-sleep", "mcem") and (self.estimator != "B" or self.samples_per_datapoint != 1):
             raise ConfigError(f"--estimator and --samples-per-datapoint apply to AEVB and full VB, not to "
                               f"--algorithm {self.algorithm}")

@@ -16,7 +16,6 @@ from aevb_np import marginal
 from aevb_np.errors import ConfigError
 from aevb_np.run.config import EVALUATIONS
 
-
 #: Settings of the marginal-likelihood estimates (``--evaluation appendix-d|hmc-is|quadrature``).
 #: Appendix D as the paper ran it (App. E, last paragraph): 50 posterior samples per datapoint by
 #: HMC with 4 leapfrog steps, for the fit and again for the estimate; the burn-in is ours (not

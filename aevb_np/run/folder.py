@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aevb_np import checkpoint
+from aevb_np.atomic import atomic_write
 from aevb_np.errors import ConfigError
 from aevb_np.loop import RunState
 from aevb_np.run.config import TrainConfig
@@ -28,9 +29,7 @@ RUN_FILES = ("config.json", "checkpoint.npz", "log.jsonl", "params.npz", "sample
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True)), text=True)
 
 
 def _read_log(path: Path, max_step: int) -> list[dict]:
@@ -41,9 +40,7 @@ def _read_log(path: Path, max_step: int) -> list[dict]:
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(path)
+    atomic_write(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in rows)), text=True)
 
 
 def prepare_run_dir(out: Path, config: TrainConfig, resume: bool, force: bool) -> TrainConfig:
