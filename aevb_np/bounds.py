@@ -35,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from aevb_np import distributions as dist
-from aevb_np import model
-from aevb_np.checks import check_finite, check_float_array, check_unit_interval
+from aevb_np import model, reparam
+from aevb_np.checks import check_count, check_finite, check_float_array, check_positive, check_unit_interval
 from aevb_np.errors import ConfigError, NonFiniteError, ShapeError
 from aevb_np.params import Params, check_params, shapes_of
 
@@ -134,8 +134,7 @@ def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_g
 
     # Forward, Eq. (9)-(10): q_φ(z|x) = N(mu, diag(σ²)), z = mu + σ ⊙ eps.
     mu, log_var, h_enc = model.encode(phi, x, workspace)
-    sigma = np.exp(0.5 * log_var)
-    z = mu + sigma * eps  # (L, M, Nz)
+    z = reparam.gaussian_sample(mu, log_var, eps)  # Eq. (10), (L, M, Nz): the function the notebooks teach
     z_rows = z.reshape(L * M, Nz)
     out = model.decode(theta, z_rows, workspace)
     # (L, M): log p_θ(x_i | z_{l,i}), and its gradient at the decoder's outputs from the
@@ -171,8 +170,7 @@ def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_g
     if estimator == "A":
         dz -= z * w  # d/dz log p_θ(z) = −z, weight grad_scale/L
     # Through z = mu + σ ⊙ eps (Eq. 10): dz/dmu = 1, dz/dlog_var = ½ σ eps; summed over l.
-    dmu = dz.sum(axis=0)
-    dlog_var = 0.5 * sigma * np.sum(dz * eps, axis=0)
+    dmu, dlog_var = reparam.gaussian_sample_backward(dz, log_var, eps)
     if estimator == "B":
         # mu and log_var also feed the closed-form KL (Appendix B): a second path, summed.
         dmu_kl, dlog_var_kl = dist.neg_kl_standard_normal_grad(mu, log_var)
@@ -191,10 +189,7 @@ def _sgvb(params: Params, x: np.ndarray, eps: np.ndarray, estimator: str, need_g
 
 
 def _check_grad_scale(grad_scale) -> float:
-    if isinstance(grad_scale, bool) or not isinstance(grad_scale, (int, float, np.integer, np.floating)) \
-            or not (np.isfinite(grad_scale) and grad_scale > 0):
-        raise ConfigError(f"grad_scale must be a positive finite number, got {grad_scale!r}")
-    return float(grad_scale)
+    return check_positive(grad_scale, "grad_scale")
 
 
 def estimator_B(params: Params, x: np.ndarray, eps: np.ndarray, need_grad: bool = True, validate: bool = True,
@@ -369,8 +364,7 @@ def estimate(params: Params, x: np.ndarray, rng: np.random.Generator, L: int = 1
     """
     if estimator not in ESTIMATORS:
         raise ConfigError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 1:
-        raise ConfigError(f"L (samples per datapoint) must be a positive integer, got {L!r}")
+    check_count(L, "L (samples per datapoint)")
     Nz = params["phi"]["W4"].shape[0]
     eps = draw_eps(rng, L, x.shape[0], Nz, x.dtype)
     return _sgvb(params, x, eps, estimator, need_grad, validate, grads, workspace)

@@ -150,7 +150,7 @@ class Part:
         -------
         aevb_np.optim.Adagrad or aevb_np.optim.SGD
             ``SGD`` if ``config.optimizer == "sgd"``, else ``Adagrad`` with
-            :meth:`reparam`'s scaled arrays.  ``scale`` is N/M unless the part's step
+            :meth:`scaled_heads`' arrays.  ``scale`` is N/M unless the part's step
             already carries it (``scale_in_estimator``: AEVB), then 1; weight decay is
             on if ``config.weight_decay`` and the part applies it (not full VB).
 
@@ -167,7 +167,7 @@ class Part:
         decay = self.config.weight_decay and self.weight_decay_applies
         if self.config.optimizer == "sgd":
             return optim.SGD(lr, scale=scale, weight_decay=decay)
-        return optim.Adagrad(lr, scale=scale, weight_decay=decay, reparam=self.reparam(),
+        return optim.Adagrad(lr, scale=scale, weight_decay=decay, scaled_heads=self.scaled_heads(),
                              warmup=self.config.adagrad_warmup)
 
     def _scaled_heads(self) -> dict[str, float]:
@@ -184,13 +184,13 @@ class Part:
             heads["theta/W5"] = s_dec
         return heads
 
-    def reparam(self) -> dict[str, float] | None:
-        """Arrays the optimizer steps in a scaled parametrization (see ``optim.Adagrad``).
+    def scaled_heads(self) -> dict[str, float] | None:
+        """Log-variance heads the optimizer steps in a scaled parametrization (``optim.Adagrad``'s ``scaled_heads``).
 
         Returns
         -------
         dict or None
-            ``{"group/array": s}`` for Adagrad's ``reparam`` argument: ``{"phi/W5": s}``
+            ``{"group/array": s}`` for Adagrad's ``scaled_heads`` argument: ``{"phi/W5": s}``
             for ``--logvar-scale s`` and/or ``{"theta/W5": s_dec}`` for
             ``--decoder-logvar-scale`` (each when not 1); None (the default): every array
             in the plain parametrization of Appendix C.
@@ -213,7 +213,7 @@ class Part:
             ``{"phi": {...}, "theta": {...}}`` in ``config.dtype``, views into one flat
             buffer (encoder ``W3 … b5`` with shapes (H, D) … (Nz,); decoder as
             :func:`aevb_np.model.init_params` names them).  A log-variance head scaled by
-            :meth:`reparam` starts at 0 (weights and bias), as the authors' code starts it.
+            :meth:`scaled_heads` starts at 0 (weights and bias), as the authors' code starts it.
 
         Raises
         ------

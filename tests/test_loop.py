@@ -362,9 +362,9 @@ def test_logvar_scale_gives_wake_sleep_the_authors_log_variance_head(tmp_path, m
     params = part.init_params(np.random.default_rng(0))
     assert not params["phi"]["W5"].any() and not params["phi"]["b5"].any()
     assert params["phi"]["W4"].any()  # the rest as §5
-    assert part.make_optimizer(0.01).reparam == {"phi/W5": 0.1}
+    assert part.make_optimizer(0.01).scaled_heads == {"phi/W5": 0.1}
     plain = PARTS["wake-sleep"](_config("wake-sleep"), 784, 200)
-    assert plain.make_optimizer(0.01).reparam == {}  # the default is the paper's encoder
+    assert plain.make_optimizer(0.01).scaled_heads == {}  # the default is the paper's encoder
     result = train(config, tmp_path / "ls", progress=False, data=mnist_small)
     assert result["finished"] and np.isfinite(result["test_lower_bound"])
     assert json.loads((tmp_path / "ls" / "config.json").read_text())["logvar_scale"] == 0.1
@@ -393,7 +393,7 @@ def test_logvar_scales_give_aevb_scaled_heads_started_at_zero_and_default_runs_a
     plain_cfg = TrainConfig(dataset="frey-face", hidden=7, n_latent=3, dtype="float64")
     plain = PARTS["aevb"](plain_cfg, 560, 50)
     p0 = plain.init_params(np.random.default_rng(3))
-    assert plain.make_optimizer(0.01).reparam == {} and plain.make_optimizer(0.01).warmup == 0
+    assert plain.make_optimizer(0.01).scaled_heads == {} and plain.make_optimizer(0.01).warmup == 0
     ref = model.init_params(560, 7, 3, "gaussian", np.random.default_rng(3))
     for g in ref:
         for k in ref[g]:
@@ -407,7 +407,7 @@ def test_logvar_scales_give_aevb_scaled_heads_started_at_zero_and_default_runs_a
         assert not p1[g]["W5"].any() and not p1[g]["b5"].any()
         np.testing.assert_array_equal(p1[g]["W4"], p0[g]["W4"])  # the rest is the same draw
     opt = part.make_optimizer(0.01)
-    assert opt.reparam == {"phi/W5": 0.1, "theta/W5": 0.2} and opt.warmup == 4
+    assert opt.scaled_heads == {"phi/W5": 0.1, "theta/W5": 0.2} and opt.warmup == 4
 
 
 def test_frey_diagnostic_flags_run_and_are_refused_where_they_mean_nothing(tmp_path):
