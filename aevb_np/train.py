@@ -142,6 +142,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, force: bool, progress: 
     else:  # the plain bar, disabled: tqdm.auto would warn inside a kernel without ipywidgets
         from tqdm import tqdm
 
+    # 1. The settings and the data (§5): checked before anything is written into the run folder.
     if resume:
         config = prepare_run_dir(out, config, resume, force)  # only reads, on resume
     config.validate()
@@ -158,6 +159,8 @@ def _train(config: TrainConfig, out: Path, resume: bool, force: bool, progress: 
     x_test = x_test[: config.eval_test_size] if config.eval_test_size else x_test
     ckpt_path, log_path = out / "checkpoint.npz", out / "log.jsonl"
     restoring = resume and ckpt_path.exists()
+    # 2. The step size (§5's trials for --lr auto), then θ and φ initialized from N(0, 0.01²)
+    #    (§5) — or the whole state restored from the checkpoint, for an exact resume.
     if not restoring and config.lr == "auto" and config.lr_auto is None:
         config = dataclasses.replace(config, lr_auto=choose_lr(config, x_train, x_train_eval))
         _write_json(out / "config.json", dataclasses.asdict(config))
@@ -173,6 +176,8 @@ def _train(config: TrainConfig, out: Path, resume: bool, force: bool, progress: 
     config = dataclasses.replace(config, environment=[*(config.environment or []),
                                                       {**environment.describe(threads), "from_samples": state.samples}])
     _write_json(out / "config.json", dataclasses.asdict(config))
+    # 3. Algorithm 1 until the budget of training samples is spent, the monitor evaluating,
+    #    checkpointing and watching for divergence and Ctrl-C between steps.
     total = config.max_samples if config.max_samples is not None else int(round(config.epochs * N))
     with _StopFlag() as stop, tqdm(total=total, initial=min(state.samples, total), unit="sample", unit_scale=True,
                                    disable=not progress, dynamic_ncols=True, leave=False) as bar:
@@ -191,6 +196,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, force: bool, progress: 
               "finished": finished, "interrupted": stop.requested, "lr": effective_lr(config)}
     if not finished:
         return {**result, f"train_{key}": log_rows[-1][f"train_{key}"], f"test_{key}": log_rows[-1][f"test_{key}"]}
+    # 4. The final evaluation, params.npz, summary.json and the pictures.
     if log_rows[-1]["step"] != state.step:
         monitor.evaluate(state, final=True)
     elif problem := monitor.check.evaluated("train bound", log_rows[-1][f"train_{key}"], final=True):

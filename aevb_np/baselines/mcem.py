@@ -423,7 +423,7 @@ class MCEM(Part):
     name, shown, has_bound = "mcem", "log p(x|z) of the chains", False
     #: Appendix E: 10 leapfrog steps with the step size tuned toward 90% acceptance, then
     #: 5 weight updates; the chains start at step size 0.3 (tuned from there).  See
-    #: :func:`aevb_np.baselines.mcem_step` for the others.
+    #: :func:`aevb_np.baselines.mcem.mcem_step` for the others.
     n_leapfrog, n_hmc_steps, n_updates, target_accept, adapt_rate = 10, 1, 5, 0.9, 0.5
     initial_step_size, jitter = 0.3, JITTER
 
@@ -438,7 +438,7 @@ class MCEM(Part):
         Returns
         -------
         dict
-            ``{"theta": {...}}`` (:func:`aevb_np.baselines.init_decoder`), float64.
+            ``{"theta": {...}}`` (:func:`aevb_np.baselines.mcem.init_decoder`), float64.
 
         Raises
         ------
@@ -519,7 +519,7 @@ class MCEM(Part):
         Raises
         ------
         NonFiniteError
-            θ has diverged (see :func:`aevb_np.baselines.mcem_step`).
+            θ has diverged (see :func:`aevb_np.baselines.mcem.mcem_step`).
 
         References
         ----------
