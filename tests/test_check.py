@@ -181,7 +181,7 @@ def _wrap_value(module, name, change):
             if isinstance(out, tuple):
                 return (change(out[0], *args), *out[1:])
             return change(out, *args)
-        mp.setattr(module, name, wrong)
+        _setattr_everywhere(mp, module, name, good, wrong)
     return plant
 
 
@@ -195,8 +195,18 @@ def _scale_grad(module, name, group, array, factor=1.001, when=lambda params: Tr
             if grads is not None and when(params):
                 grads[group][array] = grads[group][array] * factor
             return value, grads
-        mp.setattr(module, name, wrong)
+        _setattr_everywhere(mp, module, name, good, wrong)
     return plant
+
+
+def _setattr_everywhere(mp, module, name, good, wrong):
+    """Plant ``wrong`` for ``module.name`` and in every aevb_np module that imported the same
+    function by name (a package's submodules call each other directly, issue 23), as a
+    single-module namespace would have it."""
+    mp.setattr(module, name, wrong)
+    for other in list(sys.modules.values()):
+        if getattr(other, "__name__", "").startswith("aevb_np") and getattr(other, name, None) is good:
+            mp.setattr(other, name, wrong)
 
 
 def _neg_kl_of(params, x):
