@@ -64,6 +64,9 @@ nitpicky = False
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 nb_execution_mode = os.environ.get("AEVB_NP_DOCS_EXECUTE", "cache")
+# The notebooks' latent explorer draws its static picture here: a page has no kernel to run
+# the widget (aevb_np.course.explorer).  The kernels that execute the notebooks inherit it.
+os.environ.setdefault("AEVB_NP_STATIC_WIDGETS", "1")
 nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
 nb_execution_timeout = 1200  # seconds per cell; the training cells take a minute or two
 nb_execution_raise_on_error = True  # a notebook whose assert fails fails the build
