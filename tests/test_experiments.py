@@ -176,10 +176,13 @@ def test_fig3_chain_starts_control_agrees_with_the_quadrature_and_never_overwrit
         row = result["splits"][split]
         exact = row["quadrature, first 2"]
         assert -600 < exact < -100
-        # A barely trained decoder has one-mode posteriors: every start reaches the same value
-        # (Appendix D's 50 + 50 samples: within a few tenths of a nat of the quadrature).
+        # A barely trained decoder has one-mode posteriors: every start reaches the same value.
+        # Appendix D's 50 + 50 samples (float32 HMC) scatter by a few tenths of a nat per point
+        # on this decoder (0.51 seen on the floors' NumPy 1.23 for encoder-mean starts), so 1 nat
+        # is 2-3 of its standard errors on the mean of two points; a chain left in another mode,
+        # what this control looks for, is off by more than 5.
         for start in ("grid", "encoder-mean", "prior"):
-            assert abs(row[f"appendix-d, {start} starts, first 2"] - exact) < 0.5
+            assert abs(row[f"appendix-d, {start} starts, first 2"] - exact) < 1.0
     assert chain_starts.main([str(run), "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
 
