@@ -111,3 +111,29 @@ def test_repo_strips_notebook_outputs_with_nbstripout():
     assert "*.ipynb filter=nbstripout" in attributes and "*.ipynb diff=ipynb" in attributes
     hooks = (REPO / ".pre-commit-config.yaml").read_text(encoding="utf-8")
     assert "kynan/nbstripout" in hooks and re.search(r"id:\s*nbstripout\b", hooks)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_is_valid_nbformat_with_an_id_on_every_cell(path):
+    # nbformat 4.5 requires a cell id; a cell added by hand without one is "fixed" silently by
+    # today's nbformat with a warning, and will be an error in a future one.
+    nbformat = pytest.importorskip("nbformat")
+    nb = _load(path)
+    missing = [i for i, cell in enumerate(nb["cells"]) if "id" not in cell]
+    assert not missing, f"{path.name}: cells {missing} have no id"
+    ids = [cell["id"] for cell in nb["cells"]]
+    assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
+    nbformat.validate(nb)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_leaves_no_folder_behind(path):
+    # Each run of a notebook (a student's, CI's, the site build's) would otherwise leave its
+    # run folder (checkpoints of several MB) in the temp directory: a folder made with
+    # tempfile.mkdtemp must be removed by the notebook; TemporaryDirectory removes itself
+    # when the kernel stops.
+    code = "\n".join(_source(c) for c in _load(path)["cells"] if c["cell_type"] == "code")
+    made = re.findall(r"^\s*(\w+)\s*=.*tempfile\.mkdtemp\(", code, flags=re.M)
+    for name in made:
+        assert re.search(rf"shutil\.rmtree\(\s*{name}\s*\)", code), (
+            f"{path.name}: {name} made with tempfile.mkdtemp is never removed; use tempfile.TemporaryDirectory")
