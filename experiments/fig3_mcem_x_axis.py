@@ -11,7 +11,10 @@ and largest |ours − paper| over our evaluation points (nats), and how many poi
 
 Usage (from the repository root)::
 
-    python experiments/fig3_mcem_x_axis.py [--out experiments/fig3_out]
+    python experiments/fig3_mcem_x_axis.py [--out experiments/fig3_out] [--update-docs]
+
+``--update-docs`` also writes the table, and which reading fits each panel best, into
+docs/reproducing.md's marked block (a test keeps the two equal).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py besi
 
 import numpy as np  # noqa: E402
 import paper_curves  # noqa: E402
-from run_folders import read_run  # noqa: E402
+from run_folders import doc_markers, read_run, update_doc  # noqa: E402
 
 READINGS = {"ours (datapoints per update)": 1, "x5 (each of the 5 weight updates)": 5,
             "x15 (10 leapfrog steps + 5 updates)": 15}
 DEFAULT_OUT = Path(__file__).resolve().parent / "fig3_out"
+DOC_MARKERS = doc_markers("fig3-mcem-x-axis", "experiments/fig3_mcem_x_axis.py")
 
 
 def compare(rows: list[dict], panel: str, stretch: float) -> dict:
@@ -49,10 +53,14 @@ def compare(rows: list[dict], panel: str, stretch: float) -> dict:
 
 
 def table(out: Path) -> str:
+    """The comparison as a markdown table, then one line per panel naming the reading that fits best."""
     lines = ["| N_train | reading of the x axis | train: mean / max abs(ours − paper), mean signed (points) | "
              "test: mean / max abs(ours − paper), mean signed (points) |", "|---:|---|---|---|"]
+    verdicts = []
     for n in (1000, 50_000):
         _, rows = read_run(out / "runs" / f"ntrain{n}-mcem")
+        last = max((r["samples"] for r in rows), default=0)
+        scores = {}
         for name, k in READINGS.items():
             c = compare(rows, f"Fig3 Ntrain={n}", k)
             cells = []
@@ -60,14 +68,28 @@ def table(out: Path) -> str:
                 mean, mx, count, signed = c[split]
                 cells.append("no overlap" if not count else f"{mean:.1f} / {mx:.1f}, {signed:+.1f} ({count})")
             lines.append(f"| {n} | {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            if c["train"][2] and c["test"][2]:
+                scores[name.split(" ")[0]] = (c["train"][0] + c["test"][0]) / 2
+        if scores:
+            best = min(scores, key=scores.get)
+            ranked = ", ".join(f"{k} {v:.1f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1]))
+            verdicts.append(f"N_train = {n} (our log to {last:.3g} samples): {best} fits best "
+                            f"(mean of the train and test mean abs differences, nats: {ranked}).")
+        else:
+            verdicts.append(f"N_train = {n} (our log to {last:.3g} samples): no reading has points on both splits.")
+    return "\n".join(lines) + "\n\n" + "\n".join(verdicts) + "\n"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(DEFAULT_OUT), help="the Fig. 3 folder with runs/ (default: experiments/fig3_out)")
+    p.add_argument("--update-docs", action="store_true",
+                   help="also write the table into docs/reproducing.md's marked block")
     args = p.parse_args(argv)
-    print(table(Path(args.out)), end="")
+    text = table(Path(args.out))
+    if args.update_docs:
+        update_doc(text, DOC_MARKERS)
+    print(text, end="")
     return 0
 
 

@@ -134,6 +134,40 @@ def test_fig3_table_committed_is_the_one_the_committed_logs_give():
     assert committed.read_text() in (EXPERIMENTS.parent / "docs" / "reproducing.md").read_text()
 
 
+def test_fig3_mcem_x_axis_block_in_the_docs_is_the_one_the_committed_logs_give():
+    x_axis = _load("fig3_mcem_x_axis")
+    text = x_axis.table(x_axis.DEFAULT_OUT)
+    start, end = x_axis.DOC_MARKERS
+    page = (EXPERIMENTS.parent / "docs" / "reproducing.md").read_text()
+    assert start + "\n" + text + end in page, (
+        "docs/reproducing.md's MCEM x-axis block differs from `python experiments/fig3_mcem_x_axis.py`; "
+        "run it with --update-docs")
+
+
+def test_fig3_mcem_x_axis_stretches_our_curve_and_names_the_closest_reading(tmp_path):
+    # A fake MCEM log that is the paper's N_train = 1000 curve read at 5x our x values: the x5
+    # reading must then be exact (0.0) and named best, the others not.
+    x_axis = _load("fig3_mcem_x_axis")
+    paper_curves = sys.modules["paper_curves"]
+    rows = []
+    for samples in (2e5, 4e5, 1e6, 2e6):
+        train = paper_curves.value_at("Fig3 Ntrain=1000", "mcem", "train", 5 * samples / 1e6)
+        test = paper_curves.value_at("Fig3 Ntrain=1000", "mcem", "test", 5 * samples / 1e6)
+        if train is not None and test is not None:
+            rows.append({"samples": int(samples), "train_log_px": train, "test_log_px": test})
+    assert len(rows) >= 2
+    folder = tmp_path / "runs" / "ntrain1000-mcem"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    c5 = x_axis.compare(rows, "Fig3 Ntrain=1000", 5)
+    assert c5["train"][0] == pytest.approx(0.0, abs=1e-9) and c5["test"][0] == pytest.approx(0.0, abs=1e-9)
+    assert x_axis.compare(rows, "Fig3 Ntrain=1000", 1)["train"][0] > 1.0
+    text = x_axis.table(tmp_path)
+    assert "N_train = 1000 (our log to 2e+06 samples): x5 fits best" in text
+    assert "N_train = 50000 (our log to 0 samples): no reading has points on both splits." in text
+
+
 def test_wall_time_is_the_last_rows_elapsed_seconds_in_hours_and_minutes():
     run_folders = _load("run_folders")
     rows = [{"train_seconds": 5.0}]
