@@ -70,7 +70,11 @@ def table(out: Path) -> str:
             lines.append(f"| {n} | {name} | " + " | ".join(cells) + " |")
             if c["train"][2] and c["test"][2]:
                 scores[name.split(" ")[0]] = (c["train"][0] + c["test"][0]) / 2
-        if scores:
+        if len(scores) == 1:
+            (only, v), = scores.items()
+            verdicts.append(f"N_train = {n} (our log to {last:.3g} samples): only {only} has points on both splits "
+                            f"(mean of the train and test mean abs differences: {v:.1f} nats).")
+        elif scores:
             best = min(scores, key=scores.get)
             ranked = ", ".join(f"{k} {v:.1f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1]))
             verdicts.append(f"N_train = {n} (our log to {last:.3g} samples): {best} fits best "
