@@ -50,7 +50,7 @@ def table() -> str:
     return _table("MCEM run, N_train = 1000", "Fig3 Ntrain=1000", "mcem", RUNS, POINTS)
 
 
-AEVB_RUNS = {"sweep (lr auto: 0.1)": HERE.parent / "runs" / "ntrain50000-aevb",
+AEVB_RUNS = {"sweep (lr auto: 0.1)": HERE.parent / "session5-runs" / "ntrain50000-aevb",
              "lr 0.02": HERE / "ntrain50000-aevb-lr0.02"}
 AEVB_POINTS = (1_000_000, 2_000_000, 3_000_000)
 
@@ -63,7 +63,7 @@ def aevb_table() -> str:
 #: Adagrad's warm-up as in the authors' code (anglepy: the accumulator gathers squared
 #: gradients for the first steps before any update; issue 25's reading of Appendix E's
 #: "accompanying annealing schedule"), one change from each sweep run.
-WARMUP_AEVB_RUNS = {"sweep (lr auto: 0.1, no warm-up)": HERE.parent / "runs" / "ntrain50000-aevb",
+WARMUP_AEVB_RUNS = {"sweep (lr auto: 0.1, no warm-up)": HERE.parent / "session5-runs" / "ntrain50000-aevb",
                     "lr 0.1, warm-up 100 steps": HERE / "ntrain50000-aevb-warmup100"}
 WARMUP_AEVB_POINTS = (316_300, 1_000_000, 3_162_300)
 WARMUP_MCEM_RUNS = {"sweep (lr auto: 0.1, no warm-up)": HERE.parent / "session5-runs" / "ntrain1000-mcem",
