@@ -26,6 +26,7 @@ Kingma & Welling (2014), §5, Fig. 3, Appendix D and Appendix E.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -83,6 +84,14 @@ def _legend_handles() -> list:
     return handles
 
 
+def top_of_axes(ours: list[float], paper_top: float | None) -> tuple[float | None, bool]:
+    """The top of a panel's y axis: the paper's, or, where our curve climbs past it, just
+    above our highest point (widened rather than cut off); and whether it was widened."""
+    if paper_top is None or not ours or max(ours) <= paper_top:
+        return paper_top, False
+    return float(math.ceil(max(ours) + 1.0)), True
+
+
 def plot(out: Path, n_trains: list[int]) -> Path:
     """``fig3.png``: one column per N_train; ours (points, full colour) over the paper's curves
     (thin, pale, the same colour per algorithm). The top row has the paper's axes (linear x,
@@ -93,6 +102,10 @@ def plot(out: Path, n_trains: list[int]) -> Path:
     for col, n in enumerate(n_trains):
         panel = f"Fig3 Ntrain={n}"
         (x0, x1), (y0, y1) = AXES.get(n, ((0, None), (None, None)))
+        ours = [r[f"{split}_log_px"] for algorithm in METHODS for split in ("train", "test")
+                for r in read_run(run_dir(out, n, algorithm))[1] if r["samples"] > 0]
+        y1, widened = top_of_axes(ours, y1)
+        axes_note = "the paper's axes, y widened" if widened else "the paper's axes"
         for row, ax in enumerate(axes[:, col]):
             for algorithm in METHODS:
                 for split, style in (("train", "-"), ("test", "--")):
@@ -105,7 +118,7 @@ def plot(out: Path, n_trains: list[int]) -> Path:
                                 style + "o", ms=3, lw=1.6, color=COLOURS[algorithm])
             if row == 0:
                 ax.set_xlim(x0, x1)
-                ax.set_title(f"MNIST, $N_{{train}}$ = {n}, $N_z$ = {N_LATENT} (the paper's axes)", fontsize=10)
+                ax.set_title(f"MNIST, $N_{{train}}$ = {n}, $N_z$ = {N_LATENT} ({axes_note})", fontsize=10)
             else:
                 ax.set_xscale("log")
                 ax.set_xlim(0.1, x1)

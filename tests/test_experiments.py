@@ -168,6 +168,14 @@ def test_fig3_mcem_x_axis_stretches_our_curve_and_names_the_closest_reading(tmp_
     assert "N_train = 50000 (our log to 0 samples): no reading has points on both splits." in text
 
 
+def test_fig3_widens_the_papers_y_axis_only_where_our_curve_climbs_past_it():
+    fig3 = _load("fig3")
+    assert fig3.top_of_axes([-140.0, -125.0], -125.0) == (-125.0, False)
+    assert fig3.top_of_axes([-140.0, -123.78], -125.0) == (-122.0, True)
+    assert fig3.top_of_axes([], -125.0) == (-125.0, False)
+    assert fig3.top_of_axes([-1.0], None) == (None, False)
+
+
 def test_wall_time_is_the_last_rows_elapsed_seconds_in_hours_and_minutes():
     run_folders = _load("run_folders")
     rows = [{"train_seconds": 5.0}]
