@@ -2,7 +2,7 @@
 
 The paper's training-set curve is the mean of the training minibatches' bounds since the
 previous logged point (``experiments/frey_out/README.md`` shows it on Frey Face; on MNIST the
-first logged point, ≈ 3·10⁵ samples, has train ≈ 40 nats below test for the same reason).
+first logged point, 1.9–3.1·10⁵ samples, has train 21–79 nats below test for the same reason).
 Our train bound is evaluated on 10,000 training points at the logged count itself, so early
 on, where a curve still rises fast, it is ahead of a running mean by construction. This
 prints, for each MNIST panel and algorithm with a committed log, at the paper's logged point
