@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from aevb_np import distributions as dist
-from aevb_np import model
+from aevb_np import model, reparam
 from aevb_np.bounds import check_inputs
 from aevb_np.checks import check_count, check_finite, check_float_array, check_rng
 from aevb_np.errors import NonFiniteError
@@ -73,8 +73,9 @@ def _require_finite(what: str, value: np.ndarray) -> None:
         raise NonFiniteError(f"{what} is not finite (first at row {bad}): the model has diverged")
 
 
-def _std(what: str, log_var: np.ndarray) -> np.ndarray:
-    """σ = exp(½ log σ²), refusing (rather than overflowing) once the model has diverged."""
+def _gaussian_draw(what: str, mu: np.ndarray, log_var: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw of N(mu, exp(log_var)) by Eq. (4)'s z = mu + σ ⊙ ε (:func:`aevb_np.reparam.gaussian_sample`),
+    refusing (rather than overflowing) once the model has diverged."""
     _require_finite(what, log_var)
     limit = 2.0 * np.log(np.finfo(log_var.dtype).max)  # exp(½ limit) is the largest float
     if log_var.max() >= limit:
@@ -82,7 +83,8 @@ def _std(what: str, log_var: np.ndarray) -> np.ndarray:
             f"{what} reaches {log_var.max():g}, past {limit:.0f} where σ = exp(½ log σ²) overflows: "
             "the model has diverged"
         )
-    return np.exp(0.5 * log_var)
+    eps = rng.standard_normal(mu.shape, dtype=mu.dtype)
+    return reparam.gaussian_sample(mu, log_var, eps[None])[0]
 
 
 # --------------------------------------------------------------------------- wake phase
@@ -183,7 +185,7 @@ def sample_decoder(theta: dict, z: np.ndarray, rng: np.random.Generator) -> np.n
         probs = sigmoid(out["logits"])
         return (rng.random(probs.shape, dtype=z.dtype) < probs).astype(z.dtype)
     mu_x = out["mu"]
-    return mu_x + _std("the decoder log_var_x", out["log_var"]) * rng.standard_normal(mu_x.shape, dtype=z.dtype)
+    return _gaussian_draw("the decoder log_var_x", mu_x, out["log_var"], rng)
 
 
 def dream(theta: dict, n_dream: int, rng: np.random.Generator, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -350,7 +352,7 @@ def wake_sleep_gradients(
 
     # Wake: z ~ q_φ(z|x), a sample only; θ ascends log p_θ(x, z).
     mu, log_var, _ = model.encode(phi, x, ws_wake)
-    z_wake = mu + _std("the encoder log_var", log_var) * rng.standard_normal(mu.shape, dtype=x.dtype)
+    z_wake = _gaussian_draw("the encoder log_var", mu, log_var, rng)
     wake, _ = wake_objective(theta, x, z_wake, grads=grads["theta"], workspace=ws_wake)
 
     # Sleep: (z, x̃) ~ p(z) p_θ(x|z); φ ascends log q_φ(z|x̃).
