@@ -102,7 +102,7 @@ def log_normal_diag(x: np.ndarray, mu: np.ndarray, log_var: np.ndarray) -> np.nd
 
     References
     ----------
-    Kingma & Welling (2014), Appendix C.2 (Eq. 12).
+    Kingma & Welling (2014), Eq. (9) (log q_φ(z|x)) and Appendix C.2 (Eq. 12).
     """
     diff = x - mu
     return -0.5 * np.sum(LOG_2PI + log_var + diff * diff * np.exp(-log_var), axis=-1)

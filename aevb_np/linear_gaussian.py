@@ -24,7 +24,7 @@ Units: nats per datapoint (log-densities over R^D).
 
 References
 ----------
-Kingma & Welling (2014), §2.1 Eq. (1)–(3), §2.3, Appendix B; Tipping & Bishop (1999)
+Kingma & Welling (2014), §2.2 Eq. (1)–(3), §2.3, Appendix B; Tipping & Bishop (1999)
 for the marginal and posterior of this model.
 """
 
@@ -236,7 +236,7 @@ def elbo(x, mu, log_var, W, b, log_var_x):
 
     References
     ----------
-    Kingma & Welling (2014), §2.1 Eq. (1)–(3), Eq. (7) and Appendix B.
+    Kingma & Welling (2014), §2.2 Eq. (1)–(3), Eq. (7) and Appendix B.
     """
     log_var_x = _check_model(x, W, b, log_var_x)
     _check_q(x, W, mu, log_var)

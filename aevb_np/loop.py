@@ -105,6 +105,11 @@ def algorithm_1(algorithm, state: RunState, x_train: np.ndarray, total_samples: 
     -------
     bool
         True if the budget was spent, False if ``after_step`` stopped the loop.
+
+    References
+    ----------
+    Kingma & Welling (2014), Algorithm 1 (the minibatch loop, §2.3) and Eq. (8); §5 (M = 100,
+    training samples evaluated as the budget).
     """
     N, M = x_train.shape[0], algorithm.batch_size
     while state.samples < total_samples:

@@ -235,6 +235,11 @@ def encode_backward(
     -------
     dict
         ``{"W3": (H, D), "b3": (H,), "W4": ..., "b5": ...}`` (``grads`` itself if given).
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.2 (Eq. 12, the Gaussian MLP as encoder), differentiated;
+    the gradient of Eq. (10) with respect to φ.
     """
     g = dict.fromkeys(phi) if grads is None else grads  # None entries: allocate
     dtype = np.result_type(h, dmu, phi["W4"])
@@ -515,6 +520,11 @@ def log_likelihood_backward(
     dz : ndarray, shape (L·M, Nz)
     grads : dict
         Gradients for every array of ``theta``.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix C.1 (Eq. 11) and C.2 (Eq. 12), differentiated; the
+    gradient of Eq. (10)'s (1/L) Σ_l log p_θ(x|z_l).
     """
     M, D = x.shape
     _, dout = log_likelihood_and_grad(x, out, workspace)

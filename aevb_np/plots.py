@@ -190,6 +190,11 @@ def save_latent_scatter(path, params, x: np.ndarray, labels: np.ndarray, title: 
     ------
     ConfigError
         The latent space is not two-dimensional.
+
+    References
+    ----------
+    Kingma & Welling (2014), Appendix A (Fig. 4's 2-D latent spaces; the scatter is not in the
+    paper) and Eq. (9) (the encoder's means).
     """
     Nz = params["phi"]["W4"].shape[0]
     if Nz != 2:

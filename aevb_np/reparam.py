@@ -114,7 +114,7 @@ def gaussian_sample(mu, log_var, eps):
 
     References
     ----------
-    Kingma & Welling (2014), §2.4 and §3, Eq. (10).
+    Kingma & Welling (2014), Eq. (4) (z = g_φ(ε, x)), §2.4 (location-scale) and §3, Eq. (10).
     """
     mu, log_var, eps = np.asarray(mu), np.asarray(log_var), np.asarray(eps)
     _check_gaussian_shapes("mu", mu.shape, log_var, eps)
@@ -215,7 +215,7 @@ class ReparamFamily:
 
         References
         ----------
-        Kingma & Welling (2014), §2.4.
+        Kingma & Welling (2014), §2.4; ε ~ p(ε) of Eq. (4).
         """
         check_rng(rng)
         return self._eps(rng, tuple(shape))

@@ -233,6 +233,11 @@ def main(argv=None) -> int:
     ------
     SystemExit
         From argparse: ``--help`` and ``--version`` (status 0), a bad flag (status 2).
+
+    References
+    ----------
+    Kingma & Welling (2014), Algorithm 1 and §5 (the training runs of Fig. 2), through
+    :func:`aevb_np.train.train`.
     """
     prog = _program_name()
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -130,6 +130,31 @@ def test_bound_with_vanishing_sigma_is_the_vae_bound_minus_the_kl_share():
     np.testing.assert_allclose(bound, vae + fv.neg_kl_theta(params) / N, rtol=1e-12)
 
 
+@pytest.mark.parametrize("z_estimator", ["A", "B"])
+def test_minibatch_estimates_over_a_partition_add_up_to_the_dataset_bound_of_eq_24(z_estimator):
+    """Eq. (8) scaling inside Eq. (24), with σ_θ well away from 0: for one θ̃ = μ_θ + σ_θ ⊙ ζ and
+    fixed ε, the (N/M)·Σ bound_i of the N/M minibatches of a partition average to
+    Σ_i L̃(θ̃, φ; x_i) − KL(q_φ(θ) ‖ p(θ)) computed on the whole dataset with the VAE estimator
+    at θ̃, the KL counted once; and their gradients add up to the whole-dataset call's."""
+    params, _, r = small_full_vb("bernoulli", seed=12)
+    N, M = 12, 4
+    X = r.uniform(0.1, 0.9, size=(N, 10))
+    eps = r.standard_normal((2, N, 3))
+    zeta = fv.draw_zeta(params, r)
+    batches = [np.arange(k, k + M) for k in range(0, N, M)]
+    parts = [fv.full_vb_estimator(params, X[b], eps[:, b], zeta, N, z_estimator) for b in batches]
+    estimates = [N / M * bound.sum() for bound, _ in parts]
+    vae_fn = bounds.estimator_B if z_estimator == "B" else bounds.estimator_A
+    vae, _ = vae_fn({"phi": params["phi"], "theta": fv.sample_theta(params, zeta)}, X, eps, need_grad=False)
+    dataset_bound = vae.sum() + fv.neg_kl_theta(params)
+    assert fv.neg_kl_theta(params) < -1.0  # the KL term is large enough to notice a wrong share
+    assert np.mean(estimates) == pytest.approx(dataset_bound, rel=1e-12)
+    _, whole = fv.full_vb_estimator(params, X, eps, zeta, N, z_estimator)
+    for group, arrays in whole.items():
+        for k, v in arrays.items():
+            np.testing.assert_allclose(sum(g[group][k] for _, g in parts), v, rtol=1e-10, atol=1e-12)
+
+
 def test_estimate_averages_the_estimator_over_n_theta_draws_from_the_rng():
     params, x, _ = small_full_vb("bernoulli", seed=8)
     b, g = fv.estimate(params, x, np.random.default_rng(11), 40, L=2, n_theta=3)

@@ -1,4 +1,4 @@
-"""plots.save_training_curves and plots.save_reconstructions: the files a training run leaves."""
+"""plots: the files a training run leaves (curves, reconstructions) and the Fig. 4–5 pictures of Appendix A (the Φ⁻¹ manifold grid, samples from the prior)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,40 @@ def test_save_figure_closes_the_figure_when_the_folder_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError):
         plots.save_figure(fig, tmp_path / "no-such-folder" / "f.png")
     assert not plt.fignum_exists(fig.number)
+
+
+# --------------------------------------------------------------------------- Appendix A, Fig. 4 and 5
+
+
+def test_manifold_grid_is_the_inverse_gaussian_cdf_of_evenly_spaced_quantiles_with_z2_up():
+    # Appendix A: "linearly spaced coordinates on the unit square were transformed through the
+    # inverse CDF of the Gaussian". Written out with the standard library's NormalDist (not scipy).
+    from statistics import NormalDist
+
+    n = 3
+    q = [NormalDist().inv_cdf((k + 0.5) / n) for k in range(n)]  # -0.9674, 0, +0.9674
+    expected = np.array([[z1, z2] for z2 in reversed(q) for z1 in q])  # rows from the top: z2 descending
+    grid = plots.manifold_grid(n)
+    assert grid.shape == (9, 2)
+    np.testing.assert_allclose(grid, expected, rtol=0, atol=1e-12)
+    assert abs(q[0] + 0.967421566101701) < 1e-12  # Φ⁻¹(1/6)
+    with pytest.raises(ConfigError, match="at least 2"):
+        plots.manifold_grid(1)
+
+
+@pytest.mark.parametrize("decoder", ["bernoulli", "gaussian"])
+def test_sample_images_are_decoder_means_at_prior_draws_written_out(decoder):
+    # Fig. 5: z ~ p(z) = N(0, I), then the decoder's mean: sigmoid(W2 tanh(W1 z + b1) + b2) for the
+    # Bernoulli decoder (Appendix C.1); for the Gaussian decoder of Frey Face the mean
+    # sigmoid(W4 tanh(W3 z + b3) + b4) (Appendix C.2 with the mean squashed into (0, 1), §5).
+    params = model.init_params(12, 6, 2, decoder=decoder, rng=np.random.default_rng(0), init_std=0.5)
+    t = params["theta"]
+    images = plots.sample_images(params, np.random.default_rng(5), n=4)
+    z = np.random.default_rng(5).standard_normal((4, 2))
+    hidden, out = ("W1", "b1"), ("W2", "b2")
+    if decoder == "gaussian":
+        hidden, out = ("W3", "b3"), ("W4", "b4")
+    h = np.tanh(z @ t[hidden[0]].T + t[hidden[1]])
+    expected = 1.0 / (1.0 + np.exp(-(h @ t[out[0]].T + t[out[1]])))
+    assert images.shape == (4, 12)
+    np.testing.assert_allclose(images, expected, rtol=1e-12, atol=0)
