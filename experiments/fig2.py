@@ -34,7 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
-from run_folders import REPRODUCING, WALL_TIME_NOTE, doc_markers, read_run, update_doc, wall_time  # noqa: E402
+from run_folders import (REPRODUCING, WALL_TIME_NOTE, check_out_folder, doc_markers, read_run,  # noqa: E402
+                         update_doc, wall_time)
 
 from aevb_np.environment import DEFAULT_THREADS  # noqa: E402
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
@@ -279,15 +280,18 @@ def main(argv=None) -> int:
         out = (Path(args.out) if args.out is not None else DEFAULT_OUT).resolve()
         if args.quick and out == DEFAULT_OUT:
             raise ConfigError("--quick never writes into experiments/fig2_out (the committed runs); choose another --out")
+        if args.jobs == 0 or args.jobs < -1:
+            raise ConfigError(f"--jobs must be a positive number of processes or -1 (all cores), got {args.jobs}")
+        if args.out is not None:  # the default folder is the repository's own
+            check_out_folder(out)
         if not args.plot_only:
             (out / "runs").mkdir(parents=True, exist_ok=True)
             jobs = [(run_config(d, nz, a, budget, args.quick), run_dir(out, d, nz, a))
                     for d, nz in panels for a in ALGORITHMS]
             _sweep(jobs, args.jobs, args.dask_scheduler, args.threads)
         if not any(read_run(run_dir(out, d, nz, a))[1] for d, nz in panels for a in ALGORITHMS):
-            print(f"fig2: error: no run logs under {out / 'runs'}; run the sweep first (without --plot-only)",
-                  file=sys.stderr)
-            return 1
+            raise ConfigError(f"no run logs under {out / 'runs'} for these panels; run the sweep first "
+                              "(without --plot-only)")
         written = draw(out, panels)
         text = table(out, panels)
         (out / "fig2_table.md").write_text(text)

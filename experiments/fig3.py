@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # paper_curves.py beside this script
 
 import paper_curves  # noqa: E402
-from run_folders import WALL_TIME_NOTE, doc_markers, read_run, update_doc, wall_time  # noqa: E402
+from run_folders import WALL_TIME_NOTE, check_out_folder, doc_markers, read_run, update_doc, wall_time  # noqa: E402
 
 from aevb_np.environment import DEFAULT_THREADS  # noqa: E402
 from aevb_np.errors import AEVBError, ConfigError  # noqa: E402
@@ -202,6 +202,8 @@ def main(argv=None) -> int:
         out = (Path(args.out) if args.out else DEFAULT_OUT).resolve()
         if args.quick and out == DEFAULT_OUT:
             raise ConfigError("--quick never writes into experiments/fig3_out (the committed runs); choose another --out")
+        if args.out is not None:  # the default folder is the repository's own
+            check_out_folder(out)
         budget = 2000 if args.quick else args.budget
         if budget < 100:
             raise ConfigError(f"--budget {budget} is smaller than one minibatch (100)")
@@ -221,8 +223,7 @@ def main(argv=None) -> int:
                     print(f"N_train={n:>6}  {LABELS[algorithm]:<10}  samples {r['samples']:>9}  log p(x): train "
                           f"{r['train_log_px']:8.2f}  test {r['test_log_px']:8.2f}", flush=True)
         if not any(read_run(run_dir(out, n, a))[1] for n in args.n_train for a in METHODS):
-            print(f"fig3: error: no run logs under {out / 'runs'}; run without --plot-only first", file=sys.stderr)
-            return 1
+            raise ConfigError(f"no run logs under {out / 'runs'}; run without --plot-only first")
         png = plot(out, args.n_train)
         text = table(out, args.n_train)
         (out / "fig3_table.md").write_text(text)

@@ -25,6 +25,9 @@ from aevb_np import data, plots
 from aevb_np.errors import AEVBError
 from aevb_np.train import TrainConfig, train
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run_folders.py beside this script
+from run_folders import check_out_folder  # noqa: E402
+
 MODELS = [("frey-face", 2), ("mnist", 2), ("mnist", 5), ("mnist", 10), ("mnist", 20)]
 
 
@@ -53,10 +56,12 @@ def main(argv=None) -> int:
 
     matplotlib.use("Agg")  # files only; no display needed
     out = Path(args.out) if args.out is not None else default_out
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     budget = min(args.budget, 2000) if args.quick else args.budget
     models = MODELS[:3] if args.quick else MODELS
     try:
+        if args.out is not None:  # the default folder is the repository's own
+            check_out_folder(out)
+        (out / "runs").mkdir(parents=True, exist_ok=True)
         params = {(d, nz): trained(out, d, nz, budget, args.quick) for d, nz in models}
         written = []
         for dataset in ("frey-face", "mnist"):

@@ -11,6 +11,25 @@ from aevb_np.errors import ConfigError
 REPRODUCING = Path(__file__).resolve().parents[1] / "docs" / "reproducing.md"
 
 
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, or a folder of someone else's files.
+
+    A folder an experiment script wrote holds its ``runs/`` subfolder; any other folder that is
+    not empty is refused, so that the script never writes over a file it did not create. The
+    scripts check a folder given with ``--out``; their default folders are the repository's own.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` exists and is not a folder, or is a non-empty folder without ``runs/``.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and not (out / "runs").is_dir() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} holds files this script did not write (it has no runs/ folder); "
+                          "choose an empty or new folder")
+
+
 def read_run(folder: Path) -> tuple[dict | None, list[dict]]:
     """A run folder's ``config.json`` and ``log.jsonl`` rows (None, [] if it holds no run)."""
     if not (folder / "config.json").exists():

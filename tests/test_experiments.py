@@ -65,9 +65,40 @@ def test_fig2_quick_never_writes_into_the_committed_folder(capsys):
 
 def test_fig2_plot_only_without_logs_says_so_and_fails(tmp_path, capsys):
     fig2 = _load("fig2")
-    assert fig2.main(["--plot-only", "--out", str(tmp_path)]) == 1
+    assert fig2.main(["--plot-only", "--out", str(tmp_path)]) == 2  # a user's mistake: exit 2
     assert "no run logs under" in capsys.readouterr().err
     assert not (tmp_path / "fig2_table.md").exists()
+    fig3 = _load("fig3")
+    assert fig3.main(["--plot-only", "--out", str(tmp_path)]) == 2
+    assert "no run logs under" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("fig2", ["--quick"]), ("fig2", ["--plot-only"]), ("fig3", ["--quick"]), ("fig3", ["--plot-only"]),
+    ("fig4_fig5", ["--quick"]),
+])
+def test_an_out_folder_of_someone_elses_files_or_a_file_is_refused_and_left_alone(tmp_path, capsys, script, argv):
+    # The figure scripts wrote over a user's fig2.png / fig3_table.md / fig4_manifold_mnist.png.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("fig2.png", "fig2_table.md", "fig3.png", "fig3_table.md", "fig4_manifold_mnist.png"):
+        (mine / name).write_text("the user's own")
+    module = _load(script)
+    assert module.main(argv + ["--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "holds files this script did not write" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in mine.iterdir()) == sorted(["fig2.png", "fig2_table.md", "fig3.png", "fig3_table.md",
+                                                             "fig4_manifold_mnist.png"])
+    assert all(p.read_text() == "the user's own" for p in mine.iterdir())
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert module.main(argv + ["--out", str(a_file)]) == 2
+    assert "is not a folder" in capsys.readouterr().err and a_file.read_text() == "x"
+
+
+def test_fig2_refuses_zero_jobs_in_one_line(tmp_path, capsys):
+    assert _load("fig2").main(["--quick", "--out", str(tmp_path / "o"), "--jobs", "0"]) == 2
+    assert "--jobs must be" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def test_fig2_table_committed_is_the_one_the_committed_logs_give():

@@ -142,6 +142,38 @@ def test_grading_reads_the_submissions_and_never_writes_them_or_over_the_table(g
     assert graded["out"].read_bytes() == table
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--seed", "-1"], "--seed must be a non-negative integer"),
+    (["--time-limit", "inf"], "--time-limit must be a positive number"),
+    (["--time-limit", "nan"], "--time-limit must be a positive number"),
+    (["--time-limit", "0"], "--time-limit must be a positive number"),
+])
+def test_impossible_grading_flags_are_one_line_and_exit_2_before_any_kernel(tmp_path, capsys, flags, message):
+    # A negative seed used to reach NumPy inside every kernel: each answer scored 0 and the
+    # command still exited 0.
+    subs = tmp_path / "subs"
+    (subs / "ann").mkdir(parents=True)
+    (subs / "ann" / NOTEBOOK).write_text("{}", encoding="utf-8")
+    assert main(["grade", str(subs), "--out", str(tmp_path / "scores.csv")] + flags) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "scores.csv").exists()
+    with pytest.raises(GradingError, match="non-negative"):
+        from aevb_np.course.grading import grade_submissions
+        grade_submissions(subs, seed=-1)
+
+
+def test_scores_go_neither_into_a_missing_folder_nor_among_the_submissions(tmp_path, capsys):
+    subs = tmp_path / "subs"
+    (subs / "ann").mkdir(parents=True)
+    (subs / "ann" / NOTEBOOK).write_text("{}", encoding="utf-8")
+    assert main(["grade", str(subs), "--out", str(tmp_path / "nowhere" / "scores.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["grade", str(subs), "--out", str(subs / "ann" / "scores.csv")]) == 2
+    assert "inside the submissions folder" in capsys.readouterr().err
+    assert sorted(p.name for p in subs.rglob("*")) == sorted(["ann", NOTEBOOK])
+
+
 def test_the_layouts_and_an_empty_folder(tmp_path):
     (tmp_path / "dan").mkdir()
     (tmp_path / "dan" / "02_lower_bound_and_kl.ipynb").write_text("{}", encoding="utf-8")

@@ -298,8 +298,22 @@ def test_an_out_folder_with_files_of_its_own_is_refused_and_force_removes_only_r
     with pytest.raises(ConfigError, match="is not empty"):
         train(_config("aevb", max_samples=20), out, progress=False, data=mnist_small)
     assert (out / "params.npz").read_bytes() == b"someone else's"
-    train(_config("aevb", max_samples=20), out, progress=False, data=mnist_small, force=True)
-    assert (out / "notes.txt").read_text() == "keep me" and (out / "summary.json").exists()
+    # --force restarts a run; a folder with no run in it is not one, so nothing of the user's is replaced.
+    with pytest.raises(ConfigError, match="holds no run"):
+        train(_config("aevb", max_samples=20), out, progress=False, data=mnist_small, force=True)
+    assert (out / "params.npz").read_bytes() == b"someone else's" and not (out / "config.json").exists()
+    run = tmp_path / "run"
+    train(_config("aevb", max_samples=20), run, progress=False, data=mnist_small)
+    (run / "notes.txt").write_text("keep me")
+    train(_config("aevb", max_samples=20), run, progress=False, data=mnist_small, force=True)
+    assert (run / "notes.txt").read_text() == "keep me" and (run / "summary.json").exists()
+
+
+def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "never"
+    status = main(["--seed", "-1", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 2 and "--seed" in err and len(err.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_nothing_is_written_into_out_before_the_data_load(tmp_path, capsys):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -76,10 +77,17 @@ def main(argv=None) -> int:
                     grader = EXERCISES[e["number"]].grader.__name__
                     print(f"{path.name}  Exercise {e['number']}: {e['title']}  (graded by exercises.{grader})")
         else:
-            if args.time_limit <= 0:
-                raise GradingError(f"--time-limit must be positive, got {args.time_limit:g}")
-            if Path(args.out).exists():
+            if not math.isfinite(args.time_limit) or args.time_limit <= 0:
+                raise GradingError(f"--time-limit must be a positive number of seconds, got {args.time_limit:g}")
+            if args.seed is not None and args.seed < 0:
+                raise GradingError(f"--seed must be a non-negative integer, got {args.seed}")
+            out = Path(args.out)
+            if out.exists():
                 raise GradingError(f"{args.out} exists; remove it or choose another --out (the grader never overwrites a file)")
+            if not out.parent.is_dir():
+                raise GradingError(f"--out {args.out}: the folder {out.parent} does not exist")
+            if out.resolve().is_relative_to(Path(args.submissions).resolve()):
+                raise GradingError(f"--out {args.out} is inside the submissions folder; write the scores elsewhere")
             rows, seed = grade_submissions(args.submissions, seed=args.seed, time_limit=args.time_limit)
             write_scores(rows, args.out)
             print(f"wrote {args.out}: {len(rows)} rows; inputs drawn from seed {seed} (--seed {seed} grades the same inputs)")

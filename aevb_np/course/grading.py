@@ -237,9 +237,12 @@ def grade_submissions(folder, seed: int | None = None, time_limit: float = 600.0
     Raises
     ------
     GradingError
-        As :func:`find_submissions`.
+        As :func:`find_submissions`; a negative ``seed`` (NumPy's generators refuse it, and
+        every answer would score 0 with no word).
     """
     seed = secrets.randbelow(2**63) if seed is None else int(seed)
+    if seed < 0:
+        raise GradingError(f"the grading seed must be a non-negative integer, got {seed}")
     rows: list[Row] = []
     for student, notebooks in find_submissions(folder):
         mine: list[Row] = []

@@ -285,6 +285,7 @@ class TrainConfig:
         if self.mcem_chains != "persistent" and self.algorithm != "mcem":
             raise ConfigError("--mcem-chains applies to --algorithm mcem only")
         check_count(self.eval_per_decade, "--eval-per-decade", 0)
+        check_count(self.seed, "--seed", 0)  # NumPy's generators refuse a negative seed
         if self.algorithm in ("wake-sleep", "mcem") and (self.estimator != "B" or self.samples_per_datapoint != 1):
             raise ConfigError(f"--estimator and --samples-per-datapoint apply to AEVB and full VB, not to "
                               f"--algorithm {self.algorithm}")

@@ -92,6 +92,11 @@ def prepare_run_dir(out: Path, config: TrainConfig, resume: bool, force: bool) -
         return merged
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    if out.exists() and force and not cfg_path.exists() and any(out.iterdir()):
+        # --force restarts a run; a folder without a run's config.json holds someone else's files
+        # (a params.npz of theirs would be replaced), so it is refused as a non-empty folder is.
+        raise ConfigError(f"--force {out}: the folder holds no run (no config.json) but is not empty; "
+                          f"choose an empty or new folder")
     if out.exists() and not force:
         if cfg_path.exists():
             raise ConfigError(f"--out {out} already holds a run; pass --resume {out} to continue it "
