@@ -76,9 +76,23 @@ def warmup_tables() -> str:
             + "\n\n" + _table("MCEM run, N_train = 1000", "Fig3 Ntrain=1000", "mcem", WARMUP_MCEM_RUNS, POINTS))
 
 
+#: MCEM on N_train = 50,000 at half the step size §5's protocol chose (0.02): can the step size
+#: explain why the paper's MCEM on this panel is so much slower than ours?
+MCEM50K_RUNS = {"sweep (lr auto: 0.02)": HERE.parent / "runs" / "ntrain50000-mcem",
+                "lr 0.01": HERE / "ntrain50000-mcem-lr0.01"}
+MCEM50K_POINTS = (100_000, 316_300, 1_000_000, 3_162_300)
+
+
+def mcem50k_table() -> str:
+    """MCEM on 50,000 points at lr 0.01 against the sweep's 0.02 (the paper's curve starts at 3.7e7)."""
+    return _table("MCEM run, N_train = 50,000", "Fig3 Ntrain=50000", "mcem", MCEM50K_RUNS, MCEM50K_POINTS)
+
+
 if __name__ == "__main__":
     print(table())
     print()
     print(aevb_table())
     print()
     print(warmup_tables())
+    print()
+    print(mcem50k_table())
