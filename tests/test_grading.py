@@ -215,3 +215,26 @@ def test_an_unknown_kernel_is_one_clear_error(tmp_path):
     nbformat.write(_tiny_notebook(["x = 1"]), str(tmp_path / "a.ipynb"))
     with pytest.raises(GradingError, match="no Jupyter kernel named 'no-such-kernel'"):
         run_and_grade(tmp_path / "a.ipynb", ["3.1"], seed=1, time_limit=10, kernel_name="no-such-kernel")
+
+
+def test_a_broken_notebook_is_named_and_scored_zero_without_stopping_the_class(tmp_path, capsys):
+    # A truncated .ipynb used to stop the whole class's grading with a JSON error naming no file.
+    from aevb_np.course.grading import grade_submissions
+
+    subs = tmp_path / "subs"
+    (subs / "ann").mkdir(parents=True)
+    (subs / "ann" / NOTEBOOK).write_text('{"cells": [', encoding="utf-8")
+    (subs / "ben").mkdir()
+    (subs / "ben" / "notes.ipynb").write_text(json.dumps(_tiny_notebook(["x = 1"], title="# my notes")),
+                                              encoding="utf-8")
+    rows, _ = grade_submissions(subs, seed=1, time_limit=60)
+    ann = [r for r in rows if r.student == "ann"]
+    assert len(ann) == 1 and ann[0].points == 0 and "is not a readable notebook" in ann[0].verdict
+    assert NOTEBOOK in ann[0].verdict
+
+
+def test_list_names_a_broken_notebook_in_one_line(tmp_path, capsys):
+    (tmp_path / "broken.ipynb").write_text("{", encoding="utf-8")
+    assert main(["list", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.ipynb is not a readable notebook" in err and len(err.strip().splitlines()) == 1

@@ -14,14 +14,13 @@ A user's mistake prints one line and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 from aevb_np.course.graders import EXERCISES
 from aevb_np.course.grading import GradingError, grade_submissions, write_scores
-from aevb_np.course.student import StudentCopyError, find_exercises, make_student
+from aevb_np.course.student import StudentCopyError, find_exercises, make_student, read_notebook
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +64,7 @@ def main(argv=None) -> int:
     try:
         if args.command == "make-student":
             for path in make_student(args.src, args.out, force=args.force):
-                n = len(find_exercises(json.loads(path.read_text(encoding="utf-8"))))
+                n = len(find_exercises(read_notebook(path)))
                 print(f"{path}  ({n} exercises)")
             print(f"work in {args.out}: open it with `jupyter lab {args.out}`")
         elif args.command == "list":
@@ -73,7 +72,7 @@ def main(argv=None) -> int:
             if not paths:
                 raise FileNotFoundError(f"no notebooks in {args.src}")
             for path in paths:
-                for e in find_exercises(json.loads(path.read_text(encoding="utf-8"))):
+                for e in find_exercises(read_notebook(path)):
                     grader = EXERCISES[e["number"]].grader.__name__
                     print(f"{path.name}  Exercise {e['number']}: {e['title']}  (graded by exercises.{grader})")
         else:

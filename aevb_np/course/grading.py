@@ -247,7 +247,12 @@ def grade_submissions(folder, seed: int | None = None, time_limit: float = 600.0
     for student, notebooks in find_submissions(folder):
         mine: list[Row] = []
         for path in notebooks:
-            chapter = chapter_of(path, json.loads(path.read_text(encoding="utf-8")))
+            try:
+                chapter = chapter_of(path, json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, UnicodeDecodeError) as exc:  # one broken file must not stop the class
+                log(f"{student}: {path.name} is not a readable notebook ({exc}); nothing in it graded")
+                mine.append(Row(student, "-", 0, f"{path.name} is not a readable notebook ({exc}); nothing in it graded"))
+                continue
             numbers = [n for n, e in EXERCISES.items() if e.chapter == chapter]
             if not numbers:
                 log(f"{student}: {path.name} is not one of the course's notebooks; skipped")

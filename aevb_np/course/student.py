@@ -222,7 +222,7 @@ def make_student(src_dir, out_dir, force: bool = False) -> list[Path]:
     if not paths:
         raise FileNotFoundError(f"no notebooks in {src_dir}")
     _refuse_unless_ours(src_dir, out_dir, force)
-    students = [(out_dir / p.name, make_student_notebook(json.loads(p.read_text(encoding="utf-8")))) for p in paths]
+    students = [(out_dir / p.name, make_student_notebook(read_notebook(p))) for p in paths]
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / MANIFEST
     written = json.loads(manifest.read_text(encoding="utf-8")).get("files", {}) if manifest.exists() else {}
@@ -232,3 +232,17 @@ def make_student(src_dir, out_dir, force: bool = False) -> list[Path]:
     manifest.write_text(json.dumps({"made_by": "python -m aevb_np.exercises make-student", "source": str(src_dir),
                                     "files": written}, indent=1) + "\n", encoding="utf-8")
     return [t for t, _ in students]
+
+
+def read_notebook(path: Path) -> dict:
+    """A notebook's JSON, as a dict.
+
+    Raises
+    ------
+    StudentCopyError
+        The file is not JSON (a broken or truncated notebook), named in the message.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StudentCopyError(f"{path} is not a readable notebook ({exc})") from None
