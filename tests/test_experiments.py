@@ -271,21 +271,24 @@ def test_fig3_seed_and_rerun_readmes_hold_the_tables_their_scripts_print_from_th
     assert table in (path / "README.md").read_text()
 
 
-def test_fig3_controls_readme_holds_the_warmup_tables_its_script_prints_from_the_logs():
+def _fig3_controls():
+    """experiments/fig3_out/controls/summary.py as a module, and its folder."""
     path = EXPERIMENTS / "fig3_out" / "controls"
     spec = importlib.util.spec_from_file_location("fig3_controls", path / "summary.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module, path
+
+
+def test_fig3_controls_readme_holds_the_warmup_tables_its_script_prints_from_the_logs():
+    module, path = _fig3_controls()
     tables = module.warmup_tables()
     assert tables.count("warm-up") == 4 and "—" not in tables.split("warm-up 10 steps |")[1]
     assert tables in (path / "README.md").read_text()
 
 
 def test_fig3_controls_readme_holds_the_mcem_50000_step_size_table_its_script_prints_from_the_logs():
-    path = EXPERIMENTS / "fig3_out" / "controls"
-    spec = importlib.util.spec_from_file_location("fig3_controls", path / "summary.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module, path = _fig3_controls()
     table = module.mcem50k_table()
     assert "—" not in table.split("| lr 0.01 |")[1]  # the control reached every point of the table
     assert table in (path / "README.md").read_text()
