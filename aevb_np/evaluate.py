@@ -230,6 +230,10 @@ def evaluate(run_dir, *, iw_samples: int | None = None, appendix_d: bool = False
     else:
         iw_samples = DEFAULT_IW_SAMPLES if iw_samples is None else iw_samples
         D, H, Nz, decoder = model.architecture(params)
+    for field, value in (("n_latent", Nz), ("hidden", H)):
+        if config.get(field) is not None and config[field] != value:
+            raise ConfigError(f"{run_dir / 'config.json'} says {field} = {config[field]}, but {source} has "
+                              f"{value}: the run folder's files do not belong together")
     if config["dataset"] not in data_mod.DATASET_SPLITS:
         raise ConfigError(f"{run_dir / 'config.json'}: dataset must be one of {list(data_mod.DATASET_SPLITS)}, "
                           f"got {config['dataset']!r}")
@@ -237,6 +241,9 @@ def evaluate(run_dir, *, iw_samples: int | None = None, appendix_d: bool = False
     data_mod.check_available(config["dataset"], data_dir, download, splits=split)
     x, _ = data_mod.load_dataset(config["dataset"], split, data_dir, frey_split=config.get("frey_split", "random"))
     if max_points is not None:
+        if max_points > x.shape[0]:
+            raise ConfigError(f"--max-points {max_points}: the {split} split of {config['dataset']} has "
+                              f"{x.shape[0]} points")
         x = x[:max_points]
     x = np.ascontiguousarray(x, dtype=np.float64)
     bounds.check_inputs(full_vb.posterior_mean_params(params) if is_full_vb else params, x)

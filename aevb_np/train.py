@@ -152,6 +152,9 @@ def _train(config: TrainConfig, out: Path, resume: bool, force: bool, progress: 
         x_train, x_test = data
         if config.train_subset is not None:
             x_train = x_train[: config.train_subset]
+    if config.eval_test_size is not None and config.eval_test_size > x_test.shape[0]:
+        raise ConfigError(f"--eval-test-size {config.eval_test_size}: the {config.dataset} test set has "
+                          f"{x_test.shape[0]} points")
     if not resume:
         config = prepare_run_dir(out, config, resume, force)
     N, key = x_train.shape[0], config.metric()

@@ -100,6 +100,24 @@ def test_version_flag_prints_the_package_version(capsys):
     assert capsys.readouterr().out == f"aevb-evaluate (aevb_np) {aevb_np.__version__}\n"
 
 
+def test_more_points_than_the_split_has_or_a_config_that_contradicts_params_exit_2(run_dir, tmp_path, capsys):
+    # --max-points beyond the split evaluated the whole split under a file name with the request;
+    # a config.json whose n_latent contradicts params.npz was evaluated with no word.
+    assert main([str(run_dir), "--max-points", "100000", "--iw-samples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-points 100000: the test split of mnist has 10000 points" in err and err.count("\n") == 1
+    run = tmp_path / "run"
+    run.mkdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    config["n_latent"] = 5
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "params.npz").write_bytes((run_dir / "params.npz").read_bytes())
+    assert main([str(run), "--iw-samples", "0", "--max-points", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "says n_latent = 5, but params.npz has 2" in err and err.count("\n") == 1
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "params.npz"]
+
+
 def _copy_run_without_data(run_dir, tmp_path):
     """The run's config and params in a new folder, pointing at an empty data folder."""
     run = tmp_path / "run"
