@@ -217,6 +217,16 @@ def _train(config: TrainConfig, out: Path, resume: bool, force: bool, progress: 
     return {**result, **summary}
 
 
+def _refuse_flags_without_effect(args, given: dict) -> None:
+    """A flag the run would ignore is a user's mistake, said in one line (not a silent no-op)."""
+    if args.resume is not None and (args.out is not None or args.force):
+        raise ConfigError("--resume continues the run in its own folder; --out and --force do not apply to it")
+    if "frey_split" in given and given.get("dataset", args.dataset) != "frey-face" and args.resume is None:
+        raise ConfigError("--frey-split applies to --dataset frey-face only")
+    if "lr_trial_samples" in given and str(given.get("lr", args.lr)) != "auto" and args.resume is None:
+        raise ConfigError("--lr-trial-samples sets the length of §5's step-size trials: it applies with --lr auto only")
+
+
 def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (2 for a user's mistake).
 
@@ -251,6 +261,7 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")  # files only; no display needed
     out = None
     try:
+        _refuse_flags_without_effect(args, _explicit_flags(argv, prog))
         if args.resume is not None:
             out = Path(args.resume)
             if not (out / "config.json").exists():

@@ -309,21 +309,6 @@ def test_an_out_folder_with_files_of_its_own_is_refused_and_force_removes_only_r
     assert (run / "notes.txt").read_text() == "keep me" and (run / "summary.json").exists()
 
 
-def test_an_eval_test_size_beyond_the_test_set_is_refused_before_anything_is_written(tmp_path, capsys):
-    out = tmp_path / "never"
-    status = main(["--eval-test-size", "100000", "--out", str(out), "--no-progress"])
-    err = capsys.readouterr().err
-    assert status == 2 and "the mnist test set has 10000 points" in err and len(err.strip().splitlines()) == 1
-    assert not out.exists()
-
-
-def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path, capsys):
-    out = tmp_path / "never"
-    status = main(["--seed", "-1", "--out", str(out), "--no-progress"])
-    err = capsys.readouterr().err
-    assert status == 2 and "--seed" in err and len(err.strip().splitlines()) == 1 and not out.exists()
-
-
 def test_nothing_is_written_into_out_before_the_data_load(tmp_path, capsys):
     out = tmp_path / "never"
     status = main(["--data-dir", str(tmp_path / "no-data-here"), "--out", str(out), "--no-progress"])

@@ -245,6 +245,13 @@ CLI_CASES = [
     ("resume nothing", ["--resume", "{tmp}/nothing"], "no run there (no config.json)"),
     ("resume contradicting", ["--resume", "{run}", "--n-latent", "7"], "n_latent was 2 in the saved run, got 7"),
     ("resume other dataset", ["--resume", "{run}", "--dataset", "mnist"], "dataset was 'frey-face' in the saved run, got 'mnist'"),
+    # flags the run would have ignored
+    ("resume with out", ["--resume", "{run}", "--out", "{tmp}/other"], "--out and --force do not apply"),
+    ("resume with force", ["--resume", "{run}", "--force"], "--out and --force do not apply"),
+    ("frey split with mnist", ["--frey-split", "tail"], "--frey-split applies to --dataset frey-face only"),
+    ("trial length without lr auto", ["--lr-trial-samples", "500"], "applies with --lr auto only"),
+    ("negative seed", ["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+    ("eval test size beyond the test set", ["--dataset", "frey-face", "--eval-test-size", "5000"], "the frey-face test set has"),
 ]
 
 
